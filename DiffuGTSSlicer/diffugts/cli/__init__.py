@@ -1,0 +1,63 @@
+"""The ``diffugts`` command line: one subcommand per module, errors as one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import DiffuGTSError
+from ..progress import MODES
+from . import info, planned
+
+# Each module has register(subparsers), which adds its subcommand(s) with a `func` default.
+COMMAND_MODULES = [info, planned]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffugts",
+        description="Zero-shot, text-prompted tumor segmentation in CT and MRI (DiffuGTS). "
+        "Research software, not for clinical use.",
+    )
+    parser.add_argument("--version", action="version", version=f"diffugts {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--progress", choices=MODES, default="bar",
+                        help="progress display: a bar (default), JSON lines for programs, or none")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DiffuGTSError as error:
+        if args.debug:
+            raise
+        print(f"diffugts: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("diffugts: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence against traceback walls
+        if args.debug:
+            raise
+        print(
+            f"diffugts: internal error: {type(error).__name__}: {error}. "
+            "Re-run with --debug for the traceback, and please report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def warn(message: str) -> None:
+    """Print a warning the way every command does."""
+    print(f"diffugts: warning: {message}", file=sys.stderr)

@@ -1,0 +1,33 @@
+"""Commands that later versions provide: listed in --help, and honest that they are not here yet."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import DiffuGTSError
+
+# name -> what it will do; removed from here as each command lands
+PLANNED = {
+    "segment": "segment tumors from text prompts",
+    "inpaint": "make a pseudo-healthy scan from an image and a mask",
+    "attention": "write open-vocabulary attention maps for a prompt",
+    "evaluate": "score segmentations against expert masks",
+    "train": "train the demo backbone, attention heads and refinement head",
+    "weights": "list, download, verify and delete model weights",
+    "batch": "segment a folder or manifest of volumes, resumably",
+    "serve": "keep models loaded and serve segmentations over HTTP",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, summary in PLANNED.items():
+        parser = subparsers.add_parser(name, help=f"{summary} (not available yet)", add_help=False)
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        parser.set_defaults(func=_not_available, command_name=name)
+
+
+def _not_available(args: argparse.Namespace) -> int:
+    raise DiffuGTSError(
+        f"'diffugts {args.command_name}' is not available yet in this version",
+        hint="It is planned; 'diffugts --help' lists what works now.",
+    )

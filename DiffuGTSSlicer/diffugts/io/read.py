@@ -1,0 +1,186 @@
+"""Read NIfTI, NRRD, MetaImage and DICOM series into a validated Volume, or explain why not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from ..memory import budget_bytes, format_bytes, pipeline_bytes
+from .modality import guess_modality
+from .safe_write import compound_suffix, register_input
+from .volume import Volume
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+SPACING_RANGE_MM = (0.01, 100.0)
+ORTHONORMAL_TOLERANCE = 1e-3
+_CONVERT_HINT = "Convert it to NIfTI (.nii.gz) or NRRD, for example with 3D Slicer's Save dialog."
+
+
+def read_volume(path: str | Path) -> Volume:
+    """Read one image file or a DICOM series folder; every problem raises an InputError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file or folder does not exist", path=path, hint="Check the path and its spelling.")
+    if path.is_dir():
+        image, files, dicom_modality, warnings = _read_dicom_folder(path)
+    else:
+        _check_suffix(path)
+        image = _read_file(path)
+        files, dicom_modality, warnings = [path], None, []
+    volume = _to_volume(image, path)
+    volume.warnings.extend(warnings)
+    modality, reason = guess_modality(volume.array, path=str(path), dicom_modality=dicom_modality)
+    volume.modality = modality
+    volume.metadata["modality_reason"] = reason
+    for file in files:
+        register_input(file)
+    register_input(path)
+    return volume
+
+
+def _check_suffix(path: Path) -> None:
+    suffix = compound_suffix(path)
+    if suffix in IMAGE_SUFFIXES:
+        return
+    if suffix in (".dcm", ".ima") or suffix == "":
+        hint = "For DICOM, pass the folder that holds the series, not a single file."
+    else:
+        hint = f"Supported: {', '.join(IMAGE_SUFFIXES)} files and DICOM series folders. {_CONVERT_HINT}"
+    raise InputError(f"unsupported file type {suffix or '(no extension)'!r}", path=path, hint=hint)
+
+
+def _read_file(path: Path) -> sitk.Image:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(
+            "cannot read the image header: the file is corrupt or not the format its extension says",
+            path=path,
+            hint="Re-export or re-download the file.",
+        ) from None
+    _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+    try:
+        return reader.Execute()
+    except RuntimeError:
+        raise InputError(
+            "cannot read the voxel data: the file is truncated or corrupt",
+            path=path,
+            hint="Re-export or re-download the file; check that the copy finished.",
+        ) from None
+
+
+def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None, list[str]]:
+    series_reader = sitk.ImageSeriesReader()
+    series_ids = series_reader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(
+            "folder holds no DICOM series",
+            path=folder,
+            hint="Pass an image file (.nii.gz, .nrrd, .mha) or a folder of DICOM slices.",
+        )
+    by_series = {sid: series_reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
+    chosen = max(by_series, key=lambda sid: len(by_series[sid]))
+    files = list(by_series[chosen])
+    warnings = []
+    if len(by_series) > 1:
+        others = ", ".join(f"{sid} ({len(f)} files)" for sid, f in by_series.items() if sid != chosen)
+        warnings.append(
+            f"{folder}: holds {len(by_series)} DICOM series; using the largest, {chosen} ({len(files)} files). "
+            f"Others: {others}."
+        )
+    header = sitk.ImageFileReader()
+    header.SetFileName(files[0])
+    try:
+        header.ReadImageInformation()
+    except RuntimeError:
+        raise InputError("cannot read the DICOM header", path=files[0], hint="Re-export the series.") from None
+    size = list(header.GetSize())[:2] + [len(files)]
+    _check_header(folder, 3, size, header.GetNumberOfComponents(), header.GetPixelID())
+    dicom_modality = header.GetMetaData("0008|0060") if header.HasMetaDataKey("0008|0060") else None
+    series_reader.SetFileNames(files)
+    try:
+        image = series_reader.Execute()
+    except RuntimeError:
+        raise InputError("cannot read the DICOM series: a slice is corrupt or truncated", path=folder,
+                         hint="Re-export the series; check that the copy finished.") from None
+    return image, [Path(f) for f in files], dicom_modality, warnings
+
+
+def _check_header(path: Path, dimension: int, size: tuple[int, ...], components: int, pixel_id: int) -> None:
+    if components != 1:
+        raise InputError(
+            f"image has {components} values per voxel (colour or vector image); a scalar image is needed",
+            path=path,
+            hint="Extract one channel or convert to grayscale first.",
+        )
+    if dimension == 4 and size[3] > 1:
+        raise InputError(
+            f"4D image with {size[3]} volumes (size {'x'.join(map(str, size))}); one 3D volume is needed",
+            path=path,
+            hint="Extract the volume you want (for example one MR sequence or time point) and pass that file.",
+        )
+    if dimension not in (2, 3, 4):
+        raise InputError(f"{dimension}D image; a 2D or 3D image is needed", path=path)
+    if any(s == 0 for s in size):
+        raise InputError(
+            f"image has a zero-length axis (size {'x'.join(map(str, size))})",
+            path=path,
+            hint="The file holds no voxels; re-export it.",
+        )
+    voxels = int(np.prod([s for s in size[:3]], dtype=np.int64))
+    itemsize = sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
+    needed, budget = pipeline_bytes(voxels, itemsize), budget_bytes()
+    if needed > budget:
+        raise InputError(
+            f"volume of {'x'.join(map(str, size[:3]))} voxels needs about {format_bytes(needed)}, "
+            f"more than the memory budget of {format_bytes(budget)}",
+            path=path,
+            hint="Crop it to the region of interest (--roi), downsample it, "
+            "or raise the budget with DIFFUGTS_MEMORY_BUDGET_GB on a machine with more memory.",
+        )
+
+
+def _to_volume(image: sitk.Image, path: Path) -> Volume:
+    source_ndim = image.GetDimension()
+    if source_ndim == 4:
+        image = image[:, :, :, 0]
+    if source_ndim == 2:
+        image = sitk.JoinSeries(image)
+    spacing = image.GetSpacing()
+    low, high = SPACING_RANGE_MM
+    if not all(low <= s <= high for s in spacing):
+        raise InputError(
+            f"implausible voxel spacing {tuple(round(s, 6) for s in spacing)} mm (expected {low}..{high} mm)",
+            path=path,
+            hint="The header is probably wrong; fix the spacing (for example in Slicer's Volume Information) "
+            "and save a copy.",
+        )
+    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=ORTHONORMAL_TOLERANCE):
+        raise InputError(
+            "direction matrix is not orthonormal (the axes are skewed or scaled)",
+            path=path,
+            hint="Resample the image onto an orthogonal grid, or fix the header, and save a copy.",
+        )
+    array = sitk.GetArrayFromImage(image)
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise InputError(
+                f"{bad} voxels are NaN or infinite",
+                path=path,
+                hint="Replace them (for example with the background value) and save a copy.",
+            )
+    return Volume(
+        array=array,
+        spacing=spacing,
+        origin=image.GetOrigin(),
+        direction=direction,
+        source=str(path),
+        source_ndim=min(source_ndim, 3),
+    )

@@ -1,0 +1,42 @@
+"""Memory budget: refuse work that cannot fit before starting it, instead of being OOM-killed."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+BUDGET_ENV = "DIFFUGTS_MEMORY_BUDGET_GB"
+# Working copies the pipeline holds per voxel at full resolution: the float32 image, its
+# reconstruction, the pseudo-healthy scan, probability, attention and uncertainty maps.
+PIPELINE_FLOAT32_COPIES = 6
+
+
+def budget_bytes() -> int:
+    """The memory the engine may use: $DIFFUGTS_MEMORY_BUDGET_GB, else 80% of what is available now."""
+    value = os.environ.get(BUDGET_ENV)
+    if value:
+        try:
+            gigabytes = float(value)
+        except ValueError:
+            from .errors import DiffuGTSError
+
+            raise DiffuGTSError(
+                f"{BUDGET_ENV}={value!r} is not a number", hint="Set it to a size in GB, for example 8."
+            ) from None
+        return int(gigabytes * 1024**3)
+    return int(psutil.virtual_memory().available * 0.8)
+
+
+def pipeline_bytes(voxels: int, input_bytes_per_voxel: int) -> int:
+    """Peak bytes to hold a volume of ``voxels`` and the pipeline's full-resolution working copies."""
+    return voxels * (input_bytes_per_voxel + 4 * PIPELINE_FLOAT32_COPIES)
+
+
+def format_bytes(n: float) -> str:
+    """A human-readable size: 512 B, 3.2 MB, 1.5 GB."""
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
