@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +67,8 @@ def _read_file(path: Path) -> sitk.Image:
             hint="Re-export or re-download the file.",
         ) from None
     _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+    if compound_suffix(path) in (".nii", ".nii.gz"):
+        _check_nifti_length(path, reader.GetSize(), reader.GetPixelID())
     try:
         return reader.Execute()
     except RuntimeError:
@@ -93,12 +98,12 @@ def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None
             f"{folder}: holds {len(by_series)} DICOM series; using the largest, {chosen} ({len(files)} files). "
             f"Others: {others}."
         )
-    header = sitk.ImageFileReader()
-    header.SetFileName(files[0])
-    try:
-        header.ReadImageInformation()
-    except RuntimeError:
-        raise InputError("cannot read the DICOM header", path=files[0], hint="Re-export the series.") from None
+    listed = {Path(f).name for f_list in by_series.values() for f in f_list}
+    skipped = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in listed)
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.append(f"{folder}: {len(skipped)} files are not readable DICOM slices and were ignored: {shown}.")
+    header = _check_slice_positions(folder, files)
     size = list(header.GetSize())[:2] + [len(files)]
     _check_header(folder, 3, size, header.GetNumberOfComponents(), header.GetPixelID())
     dicom_modality = header.GetMetaData("0008|0060") if header.HasMetaDataKey("0008|0060") else None
@@ -109,6 +114,58 @@ def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None
         raise InputError("cannot read the DICOM series: a slice is corrupt or truncated", path=folder,
                          hint="Re-export the series; check that the copy finished.") from None
     return image, [Path(f) for f in files], dicom_modality, warnings
+
+
+def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> None:
+    """ITK reads a truncated NIfTI (even gzipped) without complaint, padding it; count the bytes ourselves."""
+    itemsize = sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
+    truncated = InputError(
+        "file is truncated: it holds fewer voxels than its header says",
+        path=path,
+        hint="Re-export or re-download the file; check that the copy finished.",
+    )
+    opener = gzip.open if compound_suffix(path) == ".nii.gz" else open
+    try:
+        with opener(path, "rb") as stream:
+            header = stream.read(540)
+            little = struct.unpack("<i", header[:4])[0] in (348, 540)
+            order = "<" if little else ">"
+            if struct.unpack(order + "i", header[:4])[0] == 540:
+                offset = struct.unpack(order + "q", header[168:176])[0]
+            else:
+                offset = int(struct.unpack(order + "f", header[108:112])[0])
+            expected = offset + int(np.prod(size, dtype=np.int64)) * itemsize
+            length = len(header)
+            while chunk := stream.read(1 << 22):
+                length += len(chunk)
+    except (EOFError, OSError, zlib.error, struct.error):
+        raise truncated from None
+    if length < expected:
+        raise truncated
+
+
+def _check_slice_positions(folder: Path, files: list[str]) -> sitk.ImageFileReader:
+    """Refuse a series with missing or unevenly spaced slices (ITK would read it with a silent gap)."""
+    positions, header = [], sitk.ImageFileReader()
+    for file in files:
+        header.SetFileName(file)
+        try:
+            header.ReadImageInformation()
+        except RuntimeError:
+            raise InputError("cannot read the DICOM header", path=file, hint="Re-export the series.") from None
+        positions.append(header.GetOrigin())
+    if len(files) > 2:
+        normal = np.asarray(header.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+        gaps = np.diff(np.sort(np.asarray(positions) @ normal))
+        if gaps.max() - gaps.min() > 1e-3 * max(1.0, float(np.median(gaps))):
+            raise InputError(
+                f"slices are missing or unevenly spaced (gaps from {gaps.min():.4g} to {gaps.max():.4g} mm)",
+                path=folder,
+                hint="The series is incomplete or mixes acquisitions; re-export the complete series.",
+            )
+    header.SetFileName(files[0])
+    header.ReadImageInformation()
+    return header
 
 
 def _check_header(path: Path, dimension: int, size: tuple[int, ...], components: int, pixel_id: int) -> None:
@@ -155,7 +212,7 @@ def _to_volume(image: sitk.Image, path: Path) -> Volume:
     low, high = SPACING_RANGE_MM
     if not all(low <= s <= high for s in spacing):
         raise InputError(
-            f"implausible voxel spacing {tuple(round(s, 6) for s in spacing)} mm (expected {low}..{high} mm)",
+            f"implausible voxel spacing {' x '.join(f'{s:g}' for s in spacing)} mm (expected {low:g} to {high:g} mm)",
             path=path,
             hint="The header is probably wrong; fix the spacing (for example in Slicer's Volume Information) "
             "and save a copy.",
