@@ -1,0 +1,64 @@
+"""Every bad input gets one clear message naming the file, the problem and what to do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from bad_inputs import BAD_INPUTS
+from geometry_cases import make_volume
+
+from diffugts.errors import InputError
+from diffugts.io import read_volume, write_volume
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_raises_an_actionable_error(tmp_path, case):
+    make, fragment = BAD_INPUTS[case]
+    path = make(tmp_path)
+    with pytest.raises(InputError) as error:
+        read_volume(path)
+    message = str(error.value)
+    assert fragment in message
+    assert message.startswith(str(path))
+    assert error.value.hint, "every input error says what to do"
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated_nii_gz_tail", "4d", "nan"])
+def test_cli_reports_bad_input_in_one_line_without_traceback(tmp_path, case):
+    make, fragment = BAD_INPUTS[case]
+    path = make(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "diffugts", "info", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"diffugts: error: {path}: ") and fragment in lines[0]
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "diffugts", "--debug", "info", str(tmp_path / "nowhere.nrrd")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "InputError" in result.stderr
+
+
+def test_volume_beyond_the_memory_budget_is_refused_before_loading(tmp_path, monkeypatch):
+    path = write_volume(make_volume("LPS", shape_kji=(64, 64, 64)), tmp_path / "big.nrrd")
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.001")
+    with pytest.raises(InputError, match=r"needs about .* more than the memory budget of 1\.0 MB") as error:
+        read_volume(path)
+    assert "--roi" in str(error.value)
+
+
+def test_memory_budget_setting_must_be_a_number(tmp_path, monkeypatch):
+    path = write_volume(make_volume("LPS"), tmp_path / "a.nrrd")
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "lots")
+    with pytest.raises(Exception, match="DIFFUGTS_MEMORY_BUDGET_GB='lots' is not a number"):
+        read_volume(path)
+
+
+def test_finite_float_volume_is_accepted(tmp_path):
+    volume = make_volume("oblique", "float32")
+    assert np.array_equal(read_volume(write_volume(volume, tmp_path / "ok.nrrd")).array, volume.array)
