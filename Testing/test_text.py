@@ -1,0 +1,119 @@
+"""Text encoders (offline), the embedding cache, and prompt handling."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+
+from diffugts.errors import DiffuGTSError
+from diffugts.text import CachedTextEncoder, build_text_encoder, normalize, parse_prompt, relevance
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return build_text_encoder("minilm")
+
+
+def _cosine(encoder, a: str, b: str) -> float:
+    vectors = encoder.embed([a, b])
+    return float(vectors[0] @ vectors[1])
+
+
+def test_minilm_loads_and_embeds_with_the_network_cut(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the text encoder tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    build_text_encoder.cache_clear()
+    encoder = build_text_encoder("minilm")
+    vectors = encoder.embed(["kidney tumor", "glioma"])
+    assert vectors.shape == (2, 384) and vectors.dtype == torch.float32
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert encoder.name.startswith("all-MiniLM-L6-v2@")
+
+
+def test_synonyms_land_near_each_other(minilm):
+    assert _cosine(minilm, "renal mass", "kidney tumor") > _cosine(minilm, "renal mass", "lung nodule") + 0.2
+    assert _cosine(minilm, "glioma", "brain tumor") > _cosine(minilm, "glioma", "kidney tumor") + 0.2
+    assert _cosine(minilm, "mass in the pancreatic head", "pancreatic tumor") > \
+        _cosine(minilm, "mass in the pancreatic head", "lung nodule") + 0.2
+
+
+def test_nonsense_prompts_are_recognised_as_not_findings(minilm):
+    prompts = [parse_prompt(t) for t in ("kidney tumor", "renal mass", "glioma", "banana bread recipe", "asdf qwerty")]
+    scores = relevance(minilm, prompts)
+    assert all(s > 0.5 for s in scores[:3]), scores
+    assert all(s < 0.3 for s in scores[3:]), scores
+
+
+def test_cache_is_hit_on_the_second_call_and_gives_the_same_vectors(minilm, tmp_path):
+    cached = CachedTextEncoder(minilm, tmp_path)
+    first = cached.embed(["kidney tumor", "normal kidney on CT", "kidney tumor"])
+    assert (cached.hits, cached.misses) == (0, 2)
+    again = CachedTextEncoder(minilm, tmp_path)  # a new process would see the same files
+    second = again.embed(["normal kidney on CT", "kidney tumor"])
+    assert (again.hits, again.misses) == (2, 0)
+    assert torch.equal(second[1], first[0]) and torch.equal(second[0], first[1])
+    assert len(list(cached.directory.glob("*.npy"))) == 2
+
+
+def test_damaged_cache_entry_is_recomputed(minilm, tmp_path):
+    cached = CachedTextEncoder(minilm, tmp_path)
+    expected = cached.embed(["liver lesion"])
+    next(cached.directory.glob("*.npy")).write_bytes(b"garbage")
+    again = CachedTextEncoder(minilm, tmp_path)
+    assert torch.allclose(again.embed(["liver lesion"]), expected)
+    assert again.misses == 1
+
+
+def test_local_hugging_face_folder_encoder(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "kidney", "tumor", "renal", "mass", "normal", "liver"]
+    BertTokenizer(vocab={word: index for index, word in enumerate(vocab)}).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(tmp_path, safe_serialization=True)
+    encoder = build_text_encoder(str(tmp_path))
+    vectors = encoder.embed(["kidney tumor", "renal mass", "normal liver"])
+    assert vectors.shape == (3, 32)
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(encoder.embed(["kidney tumor"])[0], vectors[0], atol=1e-6)
+    assert not torch.allclose(vectors[0], vectors[2])
+
+
+def test_unknown_encoder_and_bad_folder_say_what_to_use(tmp_path):
+    with pytest.raises(DiffuGTSError, match="unknown text encoder 'biomedclip'.*Use 'minilm' or the path"):
+        build_text_encoder("biomedclip")
+    with pytest.raises(DiffuGTSError, match="config.json is missing"):
+        build_text_encoder(str(tmp_path))
+
+
+@pytest.mark.parametrize(("typed", "clean"), [
+    ("Kidney  Tumor!", "kidney tumor"),
+    ("  MASS in the pancreatic head. ", "mass in the pancreatic head"),
+    ('"glioma"', "glioma"),
+])
+def test_prompts_are_normalized(typed, clean):
+    assert normalize(typed) == clean
+
+
+def test_prompt_templates_use_the_organ_and_modality():
+    prompt = parse_prompt("Renal mass", modality="CT")
+    assert prompt.organ_name == "kidney"
+    assert prompt.abnormal == ("renal mass", "renal mass on CT", "a CT scan showing renal mass", "renal mass in the kidney")
+    assert prompt.normal == ("normal kidney on CT", "healthy kidney tissue", "kidney without lesions")
+    glioma = parse_prompt("glioma", modality="MR-FLAIR")
+    assert glioma.organ_name == "brain" and "normal brain on MRI" in glioma.normal
+    unknown = parse_prompt("suspicious lesion", modality="MR")
+    assert unknown.organ is None and unknown.normal[0] == "normal tissue on MRI"
+
+
+def test_empty_and_overlong_prompts_are_refused_clearly():
+    with pytest.raises(DiffuGTSError, match='the prompt is empty.*"kidney tumor"'):
+        parse_prompt("  ?! ")
+    with pytest.raises(DiffuGTSError, match="the prompt has 260 characters"):
+        parse_prompt("tumor " * 43 + "ab")
