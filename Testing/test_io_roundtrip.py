@@ -121,3 +121,15 @@ def test_like_refuses_an_array_of_another_shape():
 def test_volume_requires_3d_array():
     with pytest.raises(ValueError, match="must be 3D"):
         Volume(np.zeros((2, 2)), (1, 1, 1), (0, 0, 0), np.eye(3))
+
+
+def test_multi_member_gzip_nifti_is_read_whole(tmp_path):
+    """Concatenated gzip members (as some tools write) are valid: the length check must count, not guess."""
+    import gzip
+
+    volume = make_volume("RAS", shape_kji=(6, 10, 12))
+    raw = write_volume(volume, tmp_path / "plain.nii").read_bytes()
+    half = len(raw) // 2
+    (tmp_path / "members.nii.gz").write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    back = read_volume(tmp_path / "members.nii.gz")
+    assert np.array_equal(back.array, volume.array)
