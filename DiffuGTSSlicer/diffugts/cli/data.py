@@ -1,0 +1,124 @@
+"""``diffugts data ...``: write phantom sets, list and check datasets, show the zero-shot splits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import DiffuGTSError
+from ..progress import for_mode
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..data.categories import MR_SEQUENCES, PHANTOM_CATEGORIES
+
+    data = subparsers.add_parser("data", help="phantoms, public datasets and zero-shot splits",
+                                 description="Synthetic phantoms, public dataset layouts and zero-shot splits.")
+    commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+    data.set_defaults(func=lambda args: data.print_help() or 2)
+
+    phantom = commands.add_parser(
+        "phantom", help="write synthetic CT/MR tumor phantoms and a manifest.csv",
+        description="Write N phantoms (image, tumor mask, organ labels as .nii.gz) and a manifest.csv in the "
+                    f"schema of the real data. Categories: {', '.join(PHANTOM_CATEGORIES)}.")
+    phantom.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    phantom.add_argument("--n", type=int, default=8, help="number of cases (default 8)")
+    phantom.add_argument("--categories", nargs="+", metavar="NAME", default=None,
+                         help="tumor categories to cycle through, quoted or comma-separated "
+                              "(default: all, and healthy)")
+    phantom.add_argument("--modality", nargs="+", choices=("CT", "MR", *MR_SEQUENCES), default=None,
+                         help="modalities to draw from (MR means any MR sequence; default: any the category has)")
+    phantom.add_argument("--size", type=int, nargs="+", default=[128], metavar="N",
+                         help="voxels per axis: one number, or three (i j k); default 128")
+    phantom.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same set")
+    phantom.add_argument("--overwrite", action="store_true", help="replace a phantom set already in DIR")
+    phantom.set_defaults(func=run_phantom)
+
+    cases = commands.add_parser(
+        "cases", help="list and check the cases of a dataset (manifest.csv, MSD task, KiTS23, BraTS)",
+        description="List the cases a dataset folder or manifest holds, checking that files exist and that "
+                    "labels lie on their image's grid.")
+    cases.add_argument("path", help="manifest.csv, MSD task folder, KiTS23 download or BraTS folder")
+    cases.add_argument("--layout", choices=("manifest", "msd", "kits23", "brats"), default=None,
+                       help="dataset layout (default: detected)")
+    cases.add_argument("--verify", action="store_true",
+                       help="also read every volume: label values and intensities (slow for big datasets)")
+    cases.add_argument("--json", action="store_true", help="print one JSON object per case")
+    cases.set_defaults(func=run_cases)
+
+    splits = commands.add_parser("splits", help="show the zero-shot splits (seen and unseen categories)")
+    splits.add_argument("--json", action="store_true", help="print the splits as JSON")
+    splits.set_defaults(func=run_splits)
+
+
+def _category_names(values: list[str] | None) -> list[str]:
+    from ..data.categories import HEALTHY, PHANTOM_CATEGORIES, find_category
+
+    if not values:
+        return list(PHANTOM_CATEGORIES)
+    names = []
+    for value in (part.strip() for item in values for part in item.split(",")):
+        category = find_category(value.replace("_", " "))
+        if category is None and value.lower() != HEALTHY:
+            raise DiffuGTSError(f"unknown tumor category {value!r}",
+                                hint=f"Choose from: {', '.join(PHANTOM_CATEGORIES)} (quote names with spaces).")
+        names.append(category.name if category else HEALTHY)
+    return names
+
+
+def run_phantom(args: argparse.Namespace) -> int:
+    from ..data.phantom.writer import write_phantom_set
+
+    if len(args.size) not in (1, 3):
+        raise DiffuGTSError(f"--size takes one or three numbers, got {len(args.size)}")
+    manifest = write_phantom_set(args.out, args.n, _category_names(args.categories), args.modality,
+                                 args.size[0] if len(args.size) == 1 else args.size, args.seed, args.overwrite,
+                                 for_mode(args.progress))
+    print(f"wrote {args.n} phantoms and {manifest}")
+    return 0
+
+
+def run_cases(args: argparse.Namespace) -> int:
+    from ..data.readers import read_dataset
+    from . import warn
+
+    cases = read_dataset(args.path, args.layout)
+    progress = for_mode(args.progress)
+    failures = 0
+    for number, case in enumerate(cases):
+        progress("checking cases", number / len(cases))
+        try:
+            if args.verify:
+                case.load()
+            else:
+                case.check_geometry()
+            status = "ok"
+        except DiffuGTSError as error:
+            warn(str(error))
+            failures += 1
+            status = "error"
+        facts = {"case_id": case.case_id, "dataset": case.dataset, "prompt": case.prompt, "category": case.category,
+                 "modality": case.modality, "organ": case.organ,
+                 "images": {name: str(ref.path) for name, ref in case.images.items()},
+                 "mask": str(case.mask) if case.mask else None, "tumor_labels": list(case.tumor_labels),
+                 "status": status}
+        print(json.dumps(facts) if args.json else
+              f"{status:5s} {case.case_id:28s} {case.modality:9s} {case.prompt:22s} {case.image.path.name}")
+    progress("checking cases", 1.0)
+    if failures:
+        raise DiffuGTSError(f"{failures} of {len(cases)} cases have problems (see above)", path=args.path)
+    return 0
+
+
+def run_splits(args: argparse.Namespace) -> int:
+    from ..data.splits import load_splits
+
+    splits = load_splits()
+    if args.json:
+        print(json.dumps({name: {"seen": list(s.seen), "unseen": list(s.unseen), "description": s.description}
+                          for name, s in splits.items()}, indent=1))
+        return 0
+    for split in splits.values():
+        print(f"{split.name}: {split.description}\n  seen:   {', '.join(split.seen)}\n"
+              f"  unseen: {', '.join(split.unseen)}")
+    return 0
