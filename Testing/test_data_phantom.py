@@ -85,6 +85,16 @@ def test_tumors_present_and_inside_their_organ(phantoms) -> None:
         assert (phantom.labels.array[mask] >= 100).all()  # the mask is made of lesion compartments
 
 
+def test_kidney_tumors_are_exophytic() -> None:
+    outside = []
+    for seed in range(4):
+        phantom = make_phantom("kidney tumor", "CT", size=SIZE, seed=seed)
+        tissues = phantom.organs.array[phantom.mask.array.astype(bool)]
+        assert (tissues == T["kidney"]).any()
+        outside.append(float(np.mean(tissues == T["fat"])))
+    assert sum(fraction > 0.1 for fraction in outside) >= 3, outside  # bulging into the perirenal fat
+
+
 def test_hepatic_vessel_tumor_touches_a_vessel() -> None:
     for seed in range(3):
         phantom = make_phantom("hepatic vessel tumor", size=SIZE, seed=seed)

@@ -72,7 +72,8 @@ class Case:
     def load(self) -> tuple[dict[str, Volume], Volume | None]:
         """The images and the binary (0/1 uint8) tumor mask on the primary image's grid, all checked."""
         self.check_geometry()
-        images = {name: _read_image(ref, name) for name, ref in self.images.items()}
+        four_d: dict[Path, sitk.Image] = {}  # a 4D file (MSD brain tumour) is read once for all its channels
+        images = {name: _read_image(ref, name, four_d) for name, ref in self.images.items()}
         if self.mask is None:
             return images, None
         labels = read_volume(self.mask)
@@ -108,11 +109,13 @@ def header_grid(path: Path) -> Grid:
     return Grid(size, spacing, origin, tuple(direction.ravel().tolist()))
 
 
-def _read_image(ref: ImageRef, name: str) -> Volume:
+def _read_image(ref: ImageRef, name: str, four_d: dict[Path, sitk.Image]) -> Volume:
     if ref.channel is None:
         volume = read_volume(ref.path)
     else:
-        image = sitk.ReadImage(str(ref.path))
+        if ref.path not in four_d:
+            four_d[ref.path] = sitk.ReadImage(str(ref.path))
+        image = four_d[ref.path]
         if image.GetDimension() != 4 or ref.channel >= image.GetSize()[3]:
             raise InputError(f"has no channel {ref.channel} (size {image.GetSize()})", path=ref.path,
                              hint="The dataset's description does not match this file; re-download it.")
