@@ -86,6 +86,12 @@ def test_bad_phantom_requests_are_one_line(tmp_path: Path, args: list[str], mess
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_out_must_be_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = diffugts("data", "phantom", "--n", "1", "--size", "16", "--out", str(tmp_path / "file"))
+    assert result.returncode == 2 and "is a file, not a folder" in result.stderr
+
+
 def test_cases_reports_unknown_labels_and_fails(phantom_set: Path, tmp_path: Path) -> None:
     for file in phantom_set.iterdir():
         (tmp_path / file.name).write_bytes(file.read_bytes())

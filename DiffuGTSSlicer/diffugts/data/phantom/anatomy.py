@@ -65,6 +65,8 @@ def build_torso(rng: np.random.Generator) -> Anatomy:
         Paint(Ellipsoid(_jitter(rng, (15, -25, 95), s), _jitter(rng, (55, 50, 55), s), rotation(rng, 15)),
               ((1.0, T["muscle"]), (0.85, T["blood"])), (T["fat"], T["lung"], T["lung vessel"])),
         Paint(vertebra, ((1.0, T["cortical bone"]), (0.8, T["bone marrow"])), soft),
+        Paint(Hoops(Band(vertebra, 0.0, 1.05), 30 * s, 6 * s), ((1.0, T["muscle"]),),  # intervertebral discs
+              (T["cortical bone"], T["bone marrow"])),
         Paint(Cylinder((0.0, 88 * s), (8 * s, 8 * s)), ((1.6, T["cortical bone"]), (1.0, T["csf"])), soft),
         Paint(Cylinder((10 * s, 30 * s), (12 * s, 12 * s), (-140 * s, 120 * s)), ((1.0, T["blood"]),), inner),
         *[Paint(Cylinder((side * 40 * s, 55 * s), (18 * s, 18 * s), (-200 * s, -40 * s)), ((1.0, T["muscle"]),),

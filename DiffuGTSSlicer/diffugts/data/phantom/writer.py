@@ -30,6 +30,8 @@ def write_phantom_set(out: str | Path, n: int, categories: Sequence[str], modali
     """``n`` phantoms cycling through ``categories``; returns the manifest path."""
     out = Path(out)
     manifest = out / "manifest.csv"
+    if out.exists() and not out.is_dir():
+        raise DiffuGTSError("is a file, not a folder", path=out, hint="Give --out a folder (it is created if needed).")
     if manifest.exists() and not overwrite:
         raise DiffuGTSError("already holds a phantom set (manifest.csv)", path=out,
                             hint="Choose another --out folder, or pass --overwrite to replace it.")
