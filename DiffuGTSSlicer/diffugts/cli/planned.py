@@ -13,7 +13,6 @@ PLANNED = {
     "attention": "write open-vocabulary attention maps for a prompt",
     "evaluate": "score segmentations against expert masks",
     "train": "train the demo backbone, attention heads and refinement head",
-    "weights": "list, download, verify and delete model weights",
     "batch": "segment a folder or manifest of volumes, resumably",
     "serve": "keep models loaded and serve segmentations over HTTP",
 }

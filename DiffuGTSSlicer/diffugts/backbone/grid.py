@@ -1,0 +1,98 @@
+"""From a Volume to the model grid and exactly back.
+
+Forward: reorient to RAS (exact axis permutation/flip, diffugts.io.to_ras), resample to the backbone's
+spacing with MONAI's Resize, normalize intensities, pad to a size the networks accept. Backward: crop
+the padding, resample to the canonical size, undo the intensity map, undo the reorientation: the
+result lies on the input's exact grid (size, spacing, origin, direction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import DiffuGTSError
+from ..io import Reorientation, Volume, to_ras
+from .config import BackboneConfig
+from .intensity import IntensityMap, intensity_map, modality_family
+
+
+@dataclass
+class ModelGrid:
+    """How a volume was brought onto the model grid, to go back exactly."""
+
+    reorientation: Reorientation
+    canonical: Volume
+    intensity: IntensityMap
+    resized: tuple[int, int, int]  # (X, Y, Z) after resampling, before padding
+    padded: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]  # actual spacing on the model grid (per X, Y, Z)
+    modality: str
+
+    def crop(self, tensor: torch.Tensor) -> torch.Tensor:
+        x, y, z = self.resized
+        return tensor[..., :x, :y, :z]
+
+
+def size_multiple(config: BackboneConfig) -> int:
+    """Image sizes must divide by the VAE factor times the UNet's downsampling."""
+    levels = len(config.unet["num_channels"]) - 1
+    return config.latent_downsample * 2**levels
+
+
+def _resize(tensor: torch.Tensor, size: tuple[int, int, int], *, anti_aliasing: bool) -> torch.Tensor:
+    from monai.transforms import Resize
+
+    if tuple(tensor.shape[1:]) == tuple(size):
+        return tensor
+    resize = Resize(spatial_size=size, mode="trilinear", align_corners=False, anti_aliasing=anti_aliasing)
+    return torch.as_tensor(resize(tensor)).float()
+
+
+def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | None = None,
+                  mask: Volume | None = None) -> tuple[torch.Tensor, torch.Tensor | None, ModelGrid]:
+    """(image [1,1,X,Y,Z] in [0,1], mask [1,1,X,Y,Z] in {0,1} or None, ModelGrid)."""
+    family = modality_family(modality or volume.modality)
+    if family not in config.intensity:
+        raise DiffuGTSError(
+            f"backbone {config.name} does not model {modality or volume.modality} images",
+            path=volume.source, hint=f"It models {', '.join(config.modalities)}; pass --modality if the guess is wrong.",
+        )
+    if mask is not None and not mask.grid.matches(volume.grid, tolerance=1e-3):
+        raise DiffuGTSError("the mask is not on the image's grid (size, spacing, origin or direction differ)",
+                            path=mask.source, hint="Resample the mask onto the image first (for example in Slicer).")
+    canonical, reorientation = to_ras(volume)
+    array = canonical.array.transpose(2, 1, 0)  # [i, j, k] = [R, A, S]
+    imap = intensity_map(config.intensity[family], array)
+    size = canonical.size
+    target = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(size, canonical.spacing, config.spacing_mm))
+    image = torch.from_numpy(imap.forward(array))[None]
+    image = _resize(image, target, anti_aliasing=any(t < n for t, n in zip(target, size)))
+    multiple = size_multiple(config)
+    padded = tuple(int(np.ceil(t / multiple) * multiple) for t in target)
+    pads = [(0, p - t) for p, t in zip(padded, target)]
+    # edge padding: no artificial boundary for the VAE to reconstruct
+    image = torch.from_numpy(np.pad(image.numpy(), [(0, 0), *pads], mode="edge"))[None]
+    mask_tensor = None
+    if mask is not None:
+        mask_canonical, _ = to_ras(mask)
+        m = torch.from_numpy((mask_canonical.array.transpose(2, 1, 0) > 0).astype(np.float32))[None]
+        m = (_resize(m, target, anti_aliasing=False) > 0.1).float()  # conservative: any partial overlap is masked
+        mask_tensor = torch.nn.functional.pad(m, [v for p in reversed(pads) for v in p])[None]
+    spacing = tuple(n * s / t for n, s, t in zip(size, canonical.spacing, target))
+    grid = ModelGrid(reorientation, canonical, imap, target, padded, spacing, family)
+    return image.float(), mask_tensor, grid
+
+
+def from_model_grid(tensor: torch.Tensor, grid: ModelGrid, *, intensities: bool = True) -> Volume:
+    """A model-grid image ``[1,1,X,Y,Z]`` back on the input's exact grid (float32, raw intensity units)."""
+    cropped = grid.crop(tensor.detach().cpu().float())[0]
+    canonical_size = grid.canonical.size
+    back = _resize(cropped, canonical_size, anti_aliasing=any(c < r for c, r in zip(canonical_size, grid.resized)))
+    array = back[0].numpy()
+    if intensities:
+        array = grid.intensity.inverse(array)
+    canonical = grid.canonical.like(np.ascontiguousarray(array.transpose(2, 1, 0).astype(np.float32)))
+    return grid.reorientation.to_original(canonical)
