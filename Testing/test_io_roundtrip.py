@@ -133,3 +133,33 @@ def test_multi_member_gzip_nifti_is_read_whole(tmp_path):
     (tmp_path / "members.nii.gz").write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
     back = read_volume(tmp_path / "members.nii.gz")
     assert np.array_equal(back.array, volume.array)
+
+
+def test_one_channel_of_a_4d_file(tmp_path):
+    volumes = [make_volume("oblique", seed=seed) for seed in range(3)]
+    image = sitk.JoinSeries([sitk.GetImageFromArray(v.array) for v in volumes])
+    sitk.WriteImage(image, str(tmp_path / "four.nii.gz"))
+    assert np.array_equal(read_volume(tmp_path / "four.nii.gz", channel=1).array, volumes[1].array)
+    with pytest.raises(DiffuGTSError, match=r"has no channel 3 \(it holds 3 volumes\)"):
+        read_volume(tmp_path / "four.nii.gz", channel=3)
+    write_volume(volumes[0], tmp_path / "three.nrrd")
+    with pytest.raises(DiffuGTSError, match=r"has no channel 0 \(it holds 1 volume\)"):
+        read_volume(tmp_path / "three.nrrd", channel=0)
+
+
+@pytest.mark.parametrize("dimension", [2, 3, 4])
+def test_read_grid_gives_the_grid_read_volume_gives(tmp_path, dimension):
+    from diffugts.io import read_grid
+
+    volume = make_volume("oblique45")  # rotated in the i-j plane, so its 2D slice is oblique too
+    image = sitk.GetImageFromArray(volume.array)
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(volume.direction.ravel().tolist())
+    if dimension == 2:
+        image = image[:, :, 0]
+    if dimension == 4:
+        image = sitk.JoinSeries([image, image])
+    sitk.WriteImage(image, str(tmp_path / "image.nrrd"))
+    channel = 0 if dimension == 4 else None
+    assert read_grid(tmp_path / "image.nrrd") == read_volume(tmp_path / "image.nrrd", channel=channel).grid

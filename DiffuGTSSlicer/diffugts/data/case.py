@@ -6,11 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from ..errors import InputError
-from ..io import Grid, Volume, read_volume, register_input
-from ..io.read import _to_volume
+from ..io import Volume, read_grid, read_volume
 
 GEOMETRY_TOLERANCE_MM = 1e-3
 
@@ -58,9 +56,9 @@ class Case:
         """Compare the headers of every image and the mask with the primary image (cheap: no voxels read)."""
         self.check_files()
         reference_path = self.image.path
-        reference = header_grid(reference_path)
+        reference = read_grid(reference_path)
         for path in self.files()[1:]:
-            grid = header_grid(path)
+            grid = read_grid(path)
             if not grid.matches(reference, GEOMETRY_TOLERANCE_MM):
                 raise InputError(
                     f"{self.dataset} case {self.case_id}: grid differs from {reference_path.name} "
@@ -72,8 +70,7 @@ class Case:
     def load(self) -> tuple[dict[str, Volume], Volume | None]:
         """The images and the binary (0/1 uint8) tumor mask on the primary image's grid, all checked."""
         self.check_geometry()
-        four_d: dict[Path, sitk.Image] = {}  # a 4D file (MSD brain tumour) is read once for all its channels
-        images = {name: _read_image(ref, name, four_d) for name, ref in self.images.items()}
+        images = {name: _read_image(ref, name) for name, ref in self.images.items()}
         if self.mask is None:
             return images, None
         labels = read_volume(self.mask)
@@ -90,37 +87,8 @@ class Case:
         return images, primary.like(mask, modality="mask")
 
 
-def header_grid(path: Path) -> Grid:
-    """The voxel grid in a file's header (the first three axes of a 4D file)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise InputError("cannot read the image header: the file is corrupt or not an image", path=path,
-                         hint="Re-download or re-export the file.") from None
-    dimension = reader.GetDimension()
-    direction = np.eye(3)
-    axes = min(dimension, 3)
-    direction[:axes, :axes] = np.asarray(reader.GetDirection(), dtype=float).reshape(dimension, dimension)[:axes, :axes]
-    size = tuple(reader.GetSize()[:3]) + (1,) * max(0, 3 - dimension)
-    spacing = tuple(reader.GetSpacing()[:3]) + (1.0,) * max(0, 3 - dimension)
-    origin = tuple(reader.GetOrigin()[:3]) + (0.0,) * max(0, 3 - dimension)
-    return Grid(size, spacing, origin, tuple(direction.ravel().tolist()))
-
-
-def _read_image(ref: ImageRef, name: str, four_d: dict[Path, sitk.Image]) -> Volume:
-    if ref.channel is None:
-        volume = read_volume(ref.path)
-    else:
-        if ref.path not in four_d:
-            four_d[ref.path] = sitk.ReadImage(str(ref.path))
-        image = four_d[ref.path]
-        if image.GetDimension() != 4 or ref.channel >= image.GetSize()[3]:
-            raise InputError(f"has no channel {ref.channel} (size {image.GetSize()})", path=ref.path,
-                             hint="The dataset's description does not match this file; re-download it.")
-        volume = _to_volume(image[:, :, :, ref.channel], ref.path)
-        register_input(ref.path)
+def _read_image(ref: ImageRef, name: str) -> Volume:
+    volume = read_volume(ref.path, channel=ref.channel)
     volume.modality = name
     return volume
 

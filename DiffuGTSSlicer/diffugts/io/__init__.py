@@ -2,7 +2,7 @@
 
 from .modality import guess_modality
 from .orientation import Reorientation, orientation_code, to_ras
-from .read import IMAGE_SUFFIXES, read_volume
+from .read import IMAGE_SUFFIXES, read_grid, read_volume
 from .safe_write import atomic_output, register_input
 from .volume import Grid, Volume
 from .write import SEGMENTATION_SUFFIX, VOLUME_SUFFIXES, Segment, to_sitk, write_segmentation, write_volume
@@ -18,6 +18,7 @@ __all__ = [
     "atomic_output",
     "guess_modality",
     "orientation_code",
+    "read_grid",
     "read_volume",
     "register_input",
     "to_ras",

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..memory import budget_bytes, format_bytes, pipeline_bytes
 from .modality import guess_modality
 from .safe_write import compound_suffix, register_input
-from .volume import Volume
+from .volume import Grid, Volume
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 SPACING_RANGE_MM = (0.01, 100.0)
@@ -22,18 +22,23 @@ ORTHONORMAL_TOLERANCE = 1e-3
 _CONVERT_HINT = "Convert it to NIfTI (.nii.gz) or NRRD, for example with 3D Slicer's Save dialog."
 
 
-def read_volume(path: str | Path) -> Volume:
-    """Read one image file or a DICOM series folder; every problem raises an InputError naming the file."""
+def read_volume(path: str | Path, *, channel: int | None = None) -> Volume:
+    """Read one image file or a DICOM series folder; every problem raises an InputError naming the file.
+
+    ``channel`` picks one volume of a 4D file (for example one MR sequence of an MSD brain-tumour image).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("file or folder does not exist", path=path, hint="Check the path and its spelling.")
     if path.is_dir():
+        if channel is not None:
+            raise InputError("a DICOM series folder has no channels", path=path)
         image, files, dicom_modality, warnings = _read_dicom_folder(path)
     else:
         _check_suffix(path)
-        image = _read_file(path)
+        image = _read_file(path, channel)
         files, dicom_modality, warnings = [path], None, []
-    volume = _to_volume(image, path)
+    volume = _to_volume(image, path, channel or 0)
     volume.warnings.extend(warnings)
     modality, reason = guess_modality(volume.array, path=str(path), dicom_modality=dicom_modality)
     volume.modality = modality
@@ -55,7 +60,8 @@ def _check_suffix(path: Path) -> None:
     raise InputError(f"unsupported file type {suffix or '(no extension)'!r}", path=path, hint=hint)
 
 
-def _read_file(path: Path) -> sitk.Image:
+def _header(path: Path) -> sitk.ImageFileReader:
+    """A reader that has read the file's header, or an InputError."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -66,7 +72,32 @@ def _read_file(path: Path) -> sitk.Image:
             path=path,
             hint="Re-export or re-download the file.",
         ) from None
-    _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+    return reader
+
+
+def read_grid(path: str | Path) -> Grid:
+    """The voxel grid a file's header declares (the first three axes of a 4D file), without reading voxels.
+
+    A 2D image gets the one-slice grid that :func:`read_volume` gives it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file does not exist", path=path, hint="Check the path and its spelling.")
+    reader = _header(path)
+    dimension, axes = reader.GetDimension(), min(reader.GetDimension(), 3)
+    direction = np.eye(3)
+    direction[:axes, :axes] = np.asarray(reader.GetDirection(), dtype=float).reshape(dimension, dimension)[:axes, :axes]
+    pad = 3 - axes
+    size = tuple(reader.GetSize()[:axes]) + (1,) * pad
+    spacing = tuple(reader.GetSpacing()[:axes]) + (1.0,) * pad
+    origin = tuple(reader.GetOrigin()[:axes]) + (0.0,) * pad
+    return Grid(size, spacing, origin, tuple(direction.ravel().tolist()))
+
+
+def _read_file(path: Path, channel: int | None) -> sitk.Image:
+    reader = _header(path)
+    _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(),
+                  channel)
     if compound_suffix(path) in (".nii", ".nii.gz"):
         _check_nifti_length(path, reader.GetSize(), reader.GetPixelID())
     try:
@@ -105,7 +136,7 @@ def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None
         warnings.append(f"{folder}: {len(skipped)} files are not readable DICOM slices and were ignored: {shown}.")
     header = _check_slice_positions(folder, files)
     size = list(header.GetSize())[:2] + [len(files)]
-    _check_header(folder, 3, size, header.GetNumberOfComponents(), header.GetPixelID())
+    _check_header(folder, 3, size, header.GetNumberOfComponents(), header.GetPixelID(), None)
     dicom_modality = header.GetMetaData("0008|0060") if header.HasMetaDataKey("0008|0060") else None
     series_reader.SetFileNames(files)
     try:
@@ -183,14 +214,19 @@ def _check_slice_positions(folder: Path, files: list[str]) -> sitk.ImageFileRead
     return header
 
 
-def _check_header(path: Path, dimension: int, size: tuple[int, ...], components: int, pixel_id: int) -> None:
+def _check_header(path: Path, dimension: int, size: tuple[int, ...], components: int, pixel_id: int,
+                  channel: int | None) -> None:
     if components != 1:
         raise InputError(
             f"image has {components} values per voxel (colour or vector image); a scalar image is needed",
             path=path,
             hint="Extract one channel or convert to grayscale first.",
         )
-    if dimension == 4 and size[3] > 1:
+    if channel is not None and (dimension != 4 or not 0 <= channel < size[3]):
+        volumes = size[3] if dimension == 4 else 1
+        raise InputError(f"has no channel {channel} (it holds {volumes} volume{'s' * (volumes > 1)})", path=path,
+                         hint="Channels count from 0; check the dataset's description of this file.")
+    if dimension == 4 and size[3] > 1 and channel is None:
         raise InputError(
             f"4D image with {size[3]} volumes (size {'x'.join(map(str, size))}); one 3D volume is needed",
             path=path,
@@ -204,7 +240,7 @@ def _check_header(path: Path, dimension: int, size: tuple[int, ...], components:
             path=path,
             hint="The file holds no voxels; re-export it.",
         )
-    voxels = int(np.prod([s for s in size[:3]], dtype=np.int64))
+    voxels = int(np.prod(size, dtype=np.int64))  # a 4D file is read whole before one channel is kept
     itemsize = sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
     needed, budget = pipeline_bytes(voxels, itemsize), budget_bytes()
     if needed > budget:
@@ -217,10 +253,10 @@ def _check_header(path: Path, dimension: int, size: tuple[int, ...], components:
         )
 
 
-def _to_volume(image: sitk.Image, path: Path) -> Volume:
+def _to_volume(image: sitk.Image, path: Path, channel: int) -> Volume:
     source_ndim = image.GetDimension()
     if source_ndim == 4:
-        image = image[:, :, :, 0]
+        image = image[:, :, :, channel]
     if source_ndim == 2:
         image = sitk.JoinSeries(image)
     spacing = image.GetSpacing()
