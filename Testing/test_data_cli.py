@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from diffugts.data.manifest import read_manifest_rows
 from diffugts.data.readers import read_manifest
 from diffugts.io import read_volume
 
@@ -73,6 +74,19 @@ def test_existing_set_is_not_overwritten(phantom_set: Path) -> None:
     assert result.returncode == 2
     assert "already holds a phantom set" in result.stderr and "Traceback" not in result.stderr
     assert (phantom_set / "manifest.csv").read_bytes() == before
+
+
+def test_overwrite_replaces_the_whole_set_and_keeps_foreign_files(tmp_path: Path) -> None:
+    assert diffugts("data", "phantom", "--n", "3", "--size", "24", "--out", str(tmp_path),
+                    "--categories", "liver tumor").returncode == 0
+    (tmp_path / "my_notes.txt").write_text("not part of the set")
+    result = diffugts("data", "phantom", "--n", "1", "--size", "24", "--out", str(tmp_path), "--overwrite",
+                      "--categories", "kidney cyst")
+    assert result.returncode == 0, result.stderr
+    rows = read_manifest_rows(tmp_path / "manifest.csv")
+    expected = {"manifest.csv", "tissue_labels.json", "my_notes.txt", rows[0]["image"], rows[0]["mask"],
+                rows[0]["image"].removesuffix(".nii.gz") + "_labels.nii.gz"}
+    assert {p.name for p in tmp_path.iterdir()} == expected
 
 
 @pytest.mark.parametrize("args, message", [

@@ -12,7 +12,7 @@ from ... import __version__
 from ...errors import DiffuGTSError
 from ...io import atomic_output, orientation_code, write_volume
 from ...progress import ProgressCallback, silent
-from ..manifest import write_manifest
+from ..manifest import read_manifest_rows, write_manifest
 from . import Phantom, make_phantom
 from .tissues import label_legend
 
@@ -37,6 +37,8 @@ def write_phantom_set(out: str | Path, n: int, categories: Sequence[str], modali
                             hint="Choose another --out folder, or pass --overwrite to replace it.")
     if n < 1 or not categories:
         raise DiffuGTSError("nothing to write: give --n 1 or more and at least one category")
+    stale = _set_files(read_manifest_rows(manifest)) if manifest.exists() else set()
+    manifest.unlink(missing_ok=True)  # without a manifest the folder reads as incomplete until the end
     rows = []
     for index in range(n):
         progress("phantoms", index / n)
@@ -45,13 +47,26 @@ def write_phantom_set(out: str | Path, n: int, categories: Sequence[str], modali
     with atomic_output(out / "tissue_labels.json") as temp:
         temp.write_text(json.dumps({str(k): v for k, v in label_legend().items()}, indent=1), encoding="utf-8")
     write_manifest(rows, manifest)
+    for name in stale - _set_files(rows):
+        (out / name).unlink(missing_ok=True)
     progress("phantoms", 1.0)
     return manifest
 
 
+def _set_files(rows: Sequence[dict[str, str]]) -> set[str]:
+    """The files a set's manifest rows name (image, mask, labels); only plain names inside the folder."""
+    names = {name for row in rows for name in (row["image"], row["mask"], _labels_name(row["image"]))}
+    return {name for name in names if name and Path(name).name == name and name not in ("..", ".")}
+
+
+def _labels_name(image: str) -> str:
+    return image.removesuffix(".nii.gz") + "_labels.nii.gz"
+
+
 def _write_case(out: Path, case_id: str, phantom: Phantom, seed: int, index: int) -> dict[str, str]:
     stem = f"{case_id}_{phantom.modality.lower().replace('mr-', 'mr_')}"
-    image, mask, labels = f"{stem}.nii.gz", f"{stem}_mask.nii.gz", f"{stem}_labels.nii.gz"
+    image, mask = f"{stem}.nii.gz", f"{stem}_mask.nii.gz"
+    labels = _labels_name(image)
     write_volume(phantom.image, out / image)
     write_volume(phantom.mask, out / mask)
     write_volume(phantom.labels, out / labels)
