@@ -92,7 +92,7 @@ def from_model_grid(tensor: torch.Tensor, grid: ModelGrid, *, intensities: bool 
     canonical_size = grid.canonical.size
     back = _resize(cropped, canonical_size, anti_aliasing=any(c < r for c, r in zip(canonical_size, grid.resized)))
     array = back[0].numpy()
-    if intensities:
-        array = grid.intensity.inverse(array)
+    if intensities:  # decoded values outside the convention's [0, 1] range are not representable
+        array = grid.intensity.inverse(np.clip(array, 0.0, 1.0))
     canonical = grid.canonical.like(np.ascontiguousarray(array.transpose(2, 1, 0).astype(np.float32)))
     return grid.reorientation.to_original(canonical)

@@ -238,8 +238,9 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     out = Path(out_dir)
     meta = {"backbone": config.name, "scale_factor": str(scale_factor), "seed": str(seed),
             "note": "research demo, not for clinical use"}
-    save_safetensors(ae, out / config.weights.get("autoencoder", "autoencoder.safetensors"), meta)
-    save_safetensors(unet, out / config.weights.get("unet", "unet.safetensors"), meta)
+    for key, module in (("autoencoder", ae), ("unet", unet)):
+        name = str(config.weights.get(key, ""))
+        save_safetensors(module, out / (name if name.endswith(".safetensors") else f"{key}.safetensors"), meta)
     from ..io import atomic_output
 
     with atomic_output(out / "training.json") as tmp:

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import DiffuGTSError
 from ..progress import MODES
-from . import data, info, planned, weights
+from . import data, info, inpaint, planned, train, weights
 
 # Each module has register(subparsers), which adds its subcommand(s) with a `func` default.
-COMMAND_MODULES = [info, data, weights, planned]
+COMMAND_MODULES = [info, data, weights, inpaint, train, planned]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,10 +9,8 @@ from ..errors import DiffuGTSError
 # name -> what it will do; removed from here as each command lands
 PLANNED = {
     "segment": "segment tumors from text prompts",
-    "inpaint": "make a pseudo-healthy scan from an image and a mask",
     "attention": "write open-vocabulary attention maps for a prompt",
     "evaluate": "score segmentations against expert masks",
-    "train": "train the demo backbone, attention heads and refinement head",
     "batch": "segment a folder or manifest of volumes, resumably",
     "serve": "keep models loaded and serve segmentations over HTTP",
 }
