@@ -1,0 +1,55 @@
+"""The engine command lines the module runs, under PythonSlicer in Slicer or any Python outside it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .parameters import Parameters
+
+ENGINE_PARENT = Path(__file__).resolve().parents[1]  # the folder holding the bundled diffugts package
+SERVER_URL_VARIABLE = "DIFFUGTS_SERVER_URL"
+SERVER_TOKEN_VARIABLE = "DIFFUGTS_SERVER_TOKEN"  # a secret: passed in the environment, never on the command line
+HOME_VARIABLE = "DIFFUGTS_HOME"  # the engine keeps downloaded weights in its weights/ folder
+
+
+def python_executable() -> str:
+    """PythonSlicer inside Slicer (Slicer's Python environment as a separate process), else this interpreter."""
+    slicer = sys.modules.get("slicer")
+    in_application = slicer is not None and hasattr(slicer, "app")
+    return (shutil.which("PythonSlicer") if in_application else None) or sys.executable
+
+
+def engine_command(*arguments: str, python: str | None = None) -> list[str]:
+    """``python -m diffugts --progress json ARGUMENTS...``."""
+    return [python or python_executable(), "-m", "diffugts", "--progress", "json", *arguments]
+
+
+def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parameters) -> list[str]:
+    """The arguments of ``diffugts segment`` for one image and the panel's parameters."""
+    if not parameters.prompts:
+        raise ValueError("at least one prompt is needed")
+    arguments = ["segment", str(image)]
+    for prompt in parameters.prompts:
+        arguments += ["--prompt", prompt]
+    arguments += ["--out", str(out_dir), "--device", parameters.device, "--quality", parameters.quality,
+                  "--seed", str(parameters.seed)]
+    if parameters.modality != "auto":
+        arguments += ["--modality", parameters.modality]
+    return arguments
+
+
+def engine_environment(parameters: Parameters, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of an engine process: the bundled engine importable, models folder and server set."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(ENGINE_PARENT), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONUNBUFFERED"] = "1"
+    for variable, value in ((HOME_VARIABLE, parameters.models_folder), (SERVER_URL_VARIABLE, parameters.server_url),
+                            (SERVER_TOKEN_VARIABLE, parameters.server_token)):
+        if value:
+            env[variable] = value
+        else:
+            env.pop(variable, None)
+    return env

@@ -1,0 +1,103 @@
+"""One segmentation run: export the input, run ``diffugts segment`` in a separate process, load the results,
+and always remove the temporary files (success, failure or Cancel)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .command import engine_command, engine_environment, segment_arguments
+from .i18n import _
+from .parameters import Parameters
+from .results import ResultsError, load_results
+from .runner import ProcessResult, ProcessRunner
+from .scene_io import export_volume
+from .signals import Signal
+
+INPUT_FILE = "input.nrrd"
+OUTPUT_FOLDER = "out"
+
+
+@dataclass
+class Job:
+    workspace: Path
+    input_volume: Any
+    parameters: Parameters
+    segmentation_node: Any | None
+
+
+class SegmentationLogic:
+    """Signals: progress(stage, fraction), log(line), finished(LoadedResults), failed(message)."""
+
+    def __init__(self, runner: ProcessRunner | None = None, python: str | None = None) -> None:
+        self.runner = runner or ProcessRunner()
+        self.python = python
+        self.progress = self.runner.progress
+        self.log = self.runner.log
+        self.finished = Signal()
+        self.failed = Signal()
+        self.job: Job | None = None
+        self.runner.finished.connect(self._on_finished)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    @staticmethod
+    def problem(input_volume: Any, parameters: Parameters) -> str | None:
+        """Why a run cannot start, in words for the person, or None."""
+        if input_volume is None or input_volume.GetImageData() is None:
+            return _("Choose an input volume.")
+        if not parameters.prompts:
+            return _("Type what to look for, one prompt per line (for example: kidney tumor).")
+        return None
+
+    def start(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None = None) -> None:
+        """Start the engine in the background; call :meth:`poll` from a timer (or :meth:`wait`) until it ends."""
+        problem = self.problem(input_volume, parameters)
+        if problem:
+            raise ValueError(problem)
+        if self.running:
+            raise RuntimeError("a segmentation is already running")
+        workspace = Path(tempfile.mkdtemp(prefix="diffugts-slicer-"))
+        try:
+            image = export_volume(input_volume, workspace / INPUT_FILE)
+            command = engine_command(*segment_arguments(image, workspace / OUTPUT_FOLDER, parameters),
+                                     python=self.python)
+        except Exception:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise
+        self.job = Job(workspace, input_volume, parameters, segmentation_node)
+        self.log.emit("$ " + shlex.join(command))
+        self.runner.start(command, env=engine_environment(parameters))
+
+    def poll(self) -> bool:
+        return self.runner.poll()
+
+    def wait(self, timeout: float | None = None) -> None:
+        self.runner.wait(timeout)
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+    def _on_finished(self, result: ProcessResult) -> None:
+        job, self.job = self.job, None
+        if job is None:
+            return
+        try:
+            if not result.succeeded:
+                self.failed.emit(result.error)
+                return
+            loaded = load_results(job.workspace / OUTPUT_FOLDER, job.input_volume, job.parameters,
+                                  job.segmentation_node)
+            if loaded.missing:
+                self.log.emit(_("The engine did not write: {files}").format(files=", ".join(loaded.missing)))
+            self.finished.emit(loaded)
+        except (ResultsError, OSError) as error:
+            self.failed.emit(str(error))
+        finally:
+            shutil.rmtree(job.workspace, ignore_errors=True)

@@ -1,0 +1,94 @@
+"""Model weights through the engine's ``diffugts weights`` command: what is there (size, licence), what
+downloading would fetch (asked first, licence and size shown), and deleting downloaded packages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .i18n import _
+
+DOWNLOADED_STATES = ("installed", "partial")
+
+
+@dataclass
+class ModelPackage:
+    name: str
+    state: str  # installed | partial | not installed | bundled | missing
+    size_on_disk: int
+    download_size: int | None
+    licence: str
+    description: str = ""
+    bundled: bool = False
+
+
+def format_size(size: int | None) -> str:
+    if not size:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def list_arguments() -> list[str]:
+    return ["weights", "list", "--json"]
+
+
+def download_arguments(package: ModelPackage) -> list[str]:
+    """Download after the person accepted the licence shown in :func:`download_consent_text`."""
+    return ["weights", "download", package.name, "--yes"]
+
+
+def delete_arguments(package: ModelPackage) -> list[str]:
+    return ["weights", "delete", package.name, "--yes"]
+
+
+def parse_listing(lines: Sequence[str]) -> list[ModelPackage]:
+    """The packages in ``weights list --json`` output (bundled ones first); empty if it is not there."""
+    text = "\n".join(lines)
+    start = text.find("{")
+    try:
+        listing = json.loads(text[start:]) if start >= 0 else {}
+    except ValueError:
+        return []
+    packages = [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), None, item.get("licence", ""),
+                             bundled=True) for item in listing.get("bundled", [])]
+    packages += [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), item.get("download_size"),
+                              item.get("licence", ""), item.get("description", ""))
+                 for item in listing.get("packages", [])]
+    return packages
+
+
+def downloaded(packages: Sequence[ModelPackage]) -> list[ModelPackage]:
+    return [p for p in packages if not p.bundled and p.state in DOWNLOADED_STATES]
+
+
+def next_download(packages: Sequence[ModelPackage]) -> ModelPackage | None:
+    """The first downloadable package not fully installed (the manifest lists the default first)."""
+    return next((p for p in packages if not p.bundled and p.state != "installed"), None)
+
+
+def describe(packages: Sequence[ModelPackage]) -> str:
+    """One line per package for the Setup section."""
+    if not packages:
+        return _("Model status unknown (the engine did not list its weights).")
+    lines = []
+    for package in packages:
+        size = format_size(package.size_on_disk) if package.size_on_disk else ""
+        lines.append(f"{package.name}: {package.state}" + (f" ({size})" if size else ""))
+    return "\n".join(lines)
+
+
+def download_consent_text(package: ModelPackage) -> str:
+    return _("Download {name} (about {size})?\n\n{description}\n\nLicence: {licence}\n\nThe files are checked "
+             "against their checksums and kept in the models folder.").format(
+        name=package.name, size=format_size(package.download_size), description=package.description,
+        licence=package.licence)
+
+
+def delete_consent_text(packages: Sequence[ModelPackage]) -> str:
+    names = ", ".join(f"{p.name} ({format_size(p.size_on_disk)})" for p in packages)
+    return _("Delete the downloaded models {names}? They can be downloaded again.").format(names=names)

@@ -1,0 +1,77 @@
+"""What the panel does, without Qt: the Widget implements :class:`PanelView` with Qt widgets and forwards
+clicks here, so tests drive the whole behaviour with a recording view."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .i18n import _
+from .logic import SegmentationLogic
+from .parameters import Parameters
+from .presets import PromptHistory
+from .results import LoadedResults
+
+
+class PanelView(Protocol):
+    def set_running(self, running: bool) -> None:
+        """Segment button becomes Cancel (and back); inputs are locked while running."""
+
+    def set_progress(self, text: str, percent: int) -> None: ...
+
+    def append_log(self, line: str) -> None: ...
+
+    def show_error(self, message: str) -> None: ...
+
+    def show_results(self, results: LoadedResults) -> None: ...
+
+
+def stage_label(stage: str) -> str:
+    """'encode_latent' -> 'Encode latent'."""
+    words = stage.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+class PanelController:
+    """Segment / Cancel, progress, log, errors and results for one panel."""
+
+    def __init__(self, view: PanelView, logic: SegmentationLogic, history: PromptHistory) -> None:
+        self.view = view
+        self.logic = logic
+        self.history = history
+        logic.progress.connect(self._on_progress)
+        logic.log.connect(view.append_log)
+        logic.finished.connect(self._on_finished)
+        logic.failed.connect(self._on_failed)
+
+    def segment_or_cancel(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None) -> None:
+        """The one button: starts a run, or cancels the one in progress."""
+        if self.logic.running:
+            self.view.set_progress(_("Cancelling..."), 0)
+            self.logic.cancel()
+            return
+        problem = self.logic.problem(input_volume, parameters)
+        if problem:
+            self.view.show_error(problem)
+            return
+        self.history.add(parameters.prompts)
+        try:
+            self.logic.start(input_volume, parameters, segmentation_node)
+        except (OSError, ValueError, RuntimeError) as error:
+            self.view.show_error(_("Could not start: {error}").format(error=error))
+            return
+        if self.logic.running:
+            self.view.set_running(True)
+            self.view.set_progress(_("Starting the engine..."), 0)
+
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self.view.set_progress(stage_label(stage), round(100 * max(0.0, min(1.0, fraction))))
+
+    def _on_finished(self, results: LoadedResults) -> None:
+        self.view.set_running(False)
+        self.view.set_progress(_("Done"), 100)
+        self.view.show_results(results)
+
+    def _on_failed(self, message: str) -> None:
+        self.view.set_running(False)
+        self.view.set_progress(_("Stopped"), 0)
+        self.view.show_error(message)

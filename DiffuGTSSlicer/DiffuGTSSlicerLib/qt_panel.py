@@ -1,0 +1,254 @@
+"""The Qt side of the panel (PythonQt, runs only inside Slicer): reads the widgets into Parameters, forwards
+clicks to PanelController and shows what it reports. Behaviour lives in the plain classes it uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ctk
+import qt
+import slicer
+
+from . import dependencies, device, models, presets
+from .command import engine_command, engine_environment, python_executable
+from .i18n import _
+from .logic import SegmentationLogic
+from .panel import PanelController
+from .parameters import DEVICES, INPUT_VOLUME_REFERENCE, MODALITIES, OUTPUT_SEGMENTATION_REFERENCE, QUALITIES, Parameters
+from .presets import PromptHistory
+from .results import LoadedResults
+from .runner import ProcessResult, ProcessRunner
+
+POLL_INTERVAL_MS = 100
+
+
+class QtPanel:
+    """Implements PanelView with the widgets of Resources/UI/DiffuGTSSlicer.ui."""
+
+    def __init__(self, ui_widget: Any, parameter_node: Any) -> None:
+        self.ui = slicer.util.childWidgetVariables(ui_widget)
+        self.parameter_node = parameter_node
+        self.logic = SegmentationLogic()
+        self.controller = PanelController(self, self.logic, PromptHistory(qt.QSettings()))
+        self.probe = ProcessRunner()
+        self.tools = ProcessRunner()  # `diffugts weights ...`: one at a time, queued
+        self.tool_queue: list[list[str]] = []
+        self.tool_current: list[str] = []
+        self.tool_lines: list[str] = []
+        self.model_packages: list[models.ModelPackage] = []
+        self.probe_lines: list[str] = []
+        self.device_info = device.DeviceInfo()
+        self.timer = qt.QTimer()
+        self.timer.setInterval(POLL_INTERVAL_MS)
+        self.timer.connect("timeout()", self._poll)
+        self.ui.modelsFolderPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
+        self._load_parameters()
+        self._connect()
+        self.refresh_setup()
+
+    def _connect(self) -> None:
+        ui = self.ui
+        ui.segmentButton.connect("clicked(bool)", lambda _checked: self.segment_or_cancel())
+        for sequence in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = qt.QShortcut(qt.QKeySequence(sequence), ui.promptsTextEdit)
+            shortcut.connect("activated()", self.segment_or_cancel)
+        ui.presetsComboBox.connect("activated(int)", lambda index: self._add_prompt(ui.presetsComboBox, index))
+        ui.historyComboBox.connect("activated(int)", lambda index: self._add_prompt(ui.historyComboBox, index))
+        ui.modalityComboBox.connect("currentIndexChanged(int)", lambda _index: self._fill_presets())
+        for combo in (ui.qualityComboBox, ui.deviceComboBox):
+            combo.connect("currentIndexChanged(int)", lambda _index: self._update_estimate())
+        ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", lambda _node: self._update_estimate())
+        ui.installButton.connect("clicked(bool)", lambda _checked: self._install())
+        ui.downloadButton.connect("clicked(bool)", lambda _checked: self._download())
+        ui.deleteModelsButton.connect("clicked(bool)", lambda _checked: self._delete_models())
+        ui.modelsFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self.refresh_setup())
+        self.probe.log.connect(self.probe_lines.append)
+        self.probe.finished.connect(self._on_probe_finished)
+        self.tools.log.connect(self.tool_lines.append)
+        self.tools.log.connect(self.append_log)
+        self.tools.progress.connect(lambda stage, fraction: self.set_progress(stage, round(100 * fraction)))
+        self.tools.finished.connect(self._on_tool_finished)
+
+    # --- parameters -------------------------------------------------------------------------------------
+    def parameters(self) -> Parameters:
+        ui = self.ui
+        return Parameters(
+            prompts=Parameters.prompts_from_text(ui.promptsTextEdit.plainText),
+            modality=MODALITIES[ui.modalityComboBox.currentIndex], quality=QUALITIES[ui.qualityComboBox.currentIndex],
+            device=DEVICES[ui.deviceComboBox.currentIndex], load_heat_map=ui.heatMapCheckBox.checked,
+            load_pseudo_healthy=ui.pseudoHealthyCheckBox.checked, load_uncertainty=ui.uncertaintyCheckBox.checked,
+            models_folder=ui.modelsFolderPathLineEdit.currentPath, server_url=ui.serverUrlLineEdit.text.strip(),
+            server_token=ui.serverTokenLineEdit.text)
+
+    def _load_parameters(self) -> None:
+        stored = Parameters.read_from(self.parameter_node)
+        ui = self.ui
+        ui.promptsTextEdit.setPlainText("\n".join(stored.prompts))
+        ui.modalityComboBox.currentIndex = MODALITIES.index(stored.modality)
+        ui.qualityComboBox.currentIndex = QUALITIES.index(stored.quality)
+        ui.deviceComboBox.currentIndex = DEVICES.index(stored.device)
+        ui.heatMapCheckBox.checked = stored.load_heat_map
+        ui.pseudoHealthyCheckBox.checked = stored.load_pseudo_healthy
+        ui.uncertaintyCheckBox.checked = stored.load_uncertainty
+        ui.modelsFolderPathLineEdit.currentPath = stored.models_folder
+        ui.serverUrlLineEdit.text = stored.server_url
+        ui.inputVolumeSelector.setCurrentNode(self.parameter_node.GetNodeReference(INPUT_VOLUME_REFERENCE))
+        ui.outputSegmentationSelector.setCurrentNode(self.parameter_node.GetNodeReference(OUTPUT_SEGMENTATION_REFERENCE))
+        self._fill_presets()
+        self._fill_history()
+
+    def _save_parameters(self, parameters: Parameters) -> None:
+        parameters.write_to(self.parameter_node)
+        for reference, selector in ((INPUT_VOLUME_REFERENCE, self.ui.inputVolumeSelector),
+                                    (OUTPUT_SEGMENTATION_REFERENCE, self.ui.outputSegmentationSelector)):
+            node = selector.currentNode()
+            self.parameter_node.SetNodeReferenceID(reference, node.GetID() if node else None)
+
+    # --- prompts --------------------------------------------------------------------------------------
+    def _fill_presets(self) -> None:
+        combo = self.ui.presetsComboBox
+        combo.clear()
+        combo.addItem(_("Add a common tumor type..."))
+        for prompt in presets.presets_for(MODALITIES[self.ui.modalityComboBox.currentIndex]):
+            combo.addItem(prompt)
+
+    def _fill_history(self) -> None:
+        combo = self.ui.historyComboBox
+        combo.clear()
+        combo.addItem(_("Recent prompts..."))
+        for prompt in self.controller.history.entries():
+            combo.addItem(prompt)
+
+    def _add_prompt(self, combo: Any, index: int) -> None:
+        if index > 0:
+            text = self.ui.promptsTextEdit.plainText.rstrip("\n")
+            self.ui.promptsTextEdit.setPlainText(f"{text}\n{combo.itemText(index)}" if text else combo.itemText(index))
+        combo.setCurrentIndex(0)
+
+    # --- run ------------------------------------------------------------------------------------------
+    def segment_or_cancel(self) -> None:
+        parameters = self.parameters()
+        if not self.logic.running:
+            self._save_parameters(parameters)
+            self.ui.logTextEdit.clear()
+        self.controller.segment_or_cancel(self.ui.inputVolumeSelector.currentNode(), parameters,
+                                          self.ui.outputSegmentationSelector.currentNode())
+        self._fill_history()
+        if self.logic.running:
+            self.timer.start()
+
+    def _poll(self) -> None:
+        running = self.logic.poll() | self.probe.poll() | self.tools.poll()
+        if not running:
+            self.timer.stop()
+
+    def set_running(self, running: bool) -> None:
+        self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
+        for widget in (self.ui.inputsCollapsibleButton, self.ui.outputsCollapsibleButton, self.ui.installButton):
+            widget.enabled = not running
+
+    def set_progress(self, text: str, percent: int) -> None:
+        self.ui.statusLabel.text = text
+        self.ui.progressBar.value = percent
+
+    def append_log(self, line: str) -> None:
+        self.ui.logTextEdit.appendPlainText(line)
+
+    def show_error(self, message: str) -> None:
+        self.ui.statusLabel.text = message
+        slicer.util.errorDisplay(message, detailedText=self.ui.logTextEdit.plainText)
+
+    def show_results(self, results: LoadedResults) -> None:
+        table = self.ui.resultsTable
+        table.setRowCount(len(results.rows))
+        for row, result in enumerate(results.rows):
+            presence = "-" if result.presence is None else f"{result.presence:.2f}"
+            for column, text in enumerate((result.prompt, presence, f"{result.volume_ml:.2f}")):
+                table.setItem(row, column, qt.QTableWidgetItem(text))
+        self.ui.outputSegmentationSelector.setCurrentNode(results.segmentation_node)
+        heat_maps = [node for name, node in results.volumes.items() if name.startswith("attention_")]
+        slicer.util.setSliceViewerLayers(background=self.ui.inputVolumeSelector.currentNode(),
+                                         foreground=heat_maps[0] if heat_maps else None, foregroundOpacity=0.5)
+        three_d = slicer.app.layoutManager().threeDWidget(0)
+        if three_d:
+            three_d.threeDView().resetFocalPoint()
+        if results.missing:
+            self.ui.statusLabel.text = _("Done. Not written by this engine: {files}").format(
+                files=", ".join(results.missing))
+
+    # --- setup ------------------------------------------------------------------------------------------
+    def refresh_setup(self) -> None:
+        self.ui.dependenciesLabel.text = dependencies.check().describe()
+        self._run_tools([models.list_arguments()])
+        if not self.probe.running:
+            self.probe_lines.clear()
+            self.probe.start(device.probe_command(python_executable()))
+            self.timer.start()
+
+    def _on_probe_finished(self, _result: ProcessResult) -> None:
+        self.device_info = device.parse_probe(self.probe_lines)
+        self.ui.deviceInfoLabel.text = self.device_info.describe()
+        self._update_estimate()
+
+    def _update_estimate(self) -> None:
+        volume = self.ui.inputVolumeSelector.currentNode()
+        image = volume.GetImageData() if volume else None
+        if image is None:
+            self.ui.estimateLabel.text = ""
+            return
+        parameters = self.parameters()
+        self.ui.estimateLabel.text = device.describe_estimate(
+            image.GetNumberOfPoints(), parameters.quality, parameters.device, self.device_info)
+
+    def _install(self) -> None:
+        status = dependencies.check()
+        if status.ready:
+            slicer.util.infoDisplay(_("Everything the engine needs is installed."))
+            return
+        installer = dependencies.pytorch_utils_installer()
+        if not slicer.util.confirmOkCancelDisplay(dependencies.consent_text(status, installer is not None)):
+            return
+        with slicer.util.tryWithErrorDisplay(_("Installation failed."), waitCursor=True):
+            dependencies.install(status, slicer.util.pip_install, installer)
+        self.refresh_setup()
+
+    def _run_tools(self, commands: list[list[str]]) -> None:
+        """Queue engine commands (weights list/download/delete); each runs after the previous one ends."""
+        self.tool_queue += [c for c in commands if c not in self.tool_queue]
+        if not self.tools.running and self.tool_queue:
+            self.tool_lines.clear()
+            self.tool_current = self.tool_queue.pop(0)
+            self.tools.start(engine_command(*self.tool_current), env=engine_environment(self.parameters()))
+            self.timer.start()
+
+    def _on_tool_finished(self, result: ProcessResult) -> None:
+        listing = self.tool_current == models.list_arguments()
+        if listing:
+            self.model_packages = models.parse_listing(self.tool_lines) if result.succeeded else []
+            self.ui.modelsLabel.text = models.describe(self.model_packages) if result.succeeded else result.error
+        elif not result.succeeded and not result.cancelled:
+            self.show_error(result.error)
+        self._run_tools([] if listing else [models.list_arguments()])
+
+    def _download(self) -> None:
+        package = models.next_download(self.model_packages)
+        if package is None:
+            slicer.util.infoDisplay(_("Every model package is downloaded."))
+        elif slicer.util.confirmOkCancelDisplay(models.download_consent_text(package)):
+            self._run_tools([models.download_arguments(package)])
+
+    def _delete_models(self) -> None:
+        packages = models.downloaded(self.model_packages)
+        if not packages:
+            slicer.util.infoDisplay(_("No downloaded models to delete."))
+        elif slicer.util.confirmYesNoDisplay(models.delete_consent_text(packages)):
+            self._run_tools([models.delete_arguments(p) for p in packages])
+
+    def close(self) -> None:
+        """Stop everything this panel started (module reload or application exit), temporary files included."""
+        self.timer.stop()
+        self.tool_queue.clear()
+        for runner in (self.logic, self.probe, self.tools):
+            if runner.running:
+                runner.cancel()
+                runner.wait(timeout=10)

@@ -1,0 +1,102 @@
+"""Move volumes and segmentations between the MRML scene and files, with MRML storage nodes only
+(no application needed, so the same code runs in Slicer and against slicer-core in tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import slicer
+
+from .i18n import _
+
+
+_own_logics: dict[int, Any] = {}
+
+
+def segmentations_logic(scene: Any) -> Any:
+    """Slicer's Segmentations logic; without the application, one made for ``scene`` (it registers the
+    segmentation converters, without which no segment can hold a labelmap)."""
+    modules = getattr(slicer, "modules", None)
+    if modules is not None and hasattr(modules, "segmentations"):
+        return modules.segmentations.logic()
+    key = id(scene)
+    if key not in _own_logics:
+        logic = slicer.vtkSlicerSegmentationsModuleLogic()
+        logic.SetMRMLScene(scene)
+        _own_logics[key] = logic
+    return _own_logics[key]
+
+
+def export_volume(volume_node: Any, path: str | Path) -> Path:
+    """Write a scalar volume with its exact geometry (NRRD keeps spacing, origin and an oblique direction)."""
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    storage.SetUseCompression(False)
+    if not storage.WriteData(volume_node):
+        raise OSError(_("Could not write the input volume to {path}").format(path=path))
+    return Path(path)
+
+
+def load_volume(scene: Any, path: str | Path, name: str) -> Any:
+    """A new scalar volume node read from ``path``."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        raise OSError(_("Could not read the volume {path}").format(path=path))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def read_segmentation(scene: Any, path: str | Path) -> Any:
+    """A new (temporary) segmentation node read from a .seg.nrrd file."""
+    segmentations_logic(scene)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        raise OSError(_("Could not read the segmentation {path}").format(path=path))
+    return node
+
+
+def write_segmentation(segmentation_node: Any, path: str | Path) -> Path:
+    """Save a segmentation node as .seg.nrrd with Slicer's own storage node."""
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.WriteData(segmentation_node):
+        raise OSError(_("Could not write the segmentation to {path}").format(path=path))
+    return Path(path)
+
+
+def segment_voxel_counts(segmentation_node: Any, reference_volume: Any) -> dict[str, int]:
+    """Voxels in each segment, counted on the reference volume's grid."""
+    import numpy as np
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    scene = segmentation_node.GetScene()
+    logic = segmentations_logic(scene)
+    segmentation = segmentation_node.GetSegmentation()
+    counts: dict[str, int] = {}
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    try:
+        for index in range(segmentation.GetNumberOfSegments()):
+            segment_id = segmentation.GetNthSegmentID(index)
+            ids = _string_array([segment_id])
+            logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap, reference_volume)
+            scalars = labelmap.GetImageData().GetPointData().GetScalars()
+            counts[segment_id] = int(np.count_nonzero(vtk_to_numpy(scalars)))
+    finally:
+        scene.RemoveNode(labelmap)
+    return counts
+
+
+def _string_array(values: list[str]) -> Any:
+    import vtk
+
+    array = vtk.vtkStringArray()
+    for value in values:
+        array.InsertNextValue(value)
+    return array

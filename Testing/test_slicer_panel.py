@@ -1,0 +1,91 @@
+"""The panel's behaviour (PanelController) driven with a recording view, the real logic, a real MRML scene and
+the real engine: Segment becomes Cancel and back, validation messages, the engine's error shown, history kept."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from slicer_support import Settings, add_oblique_volume, engine_blocked_on, launcher, slicer_core, wait_for_children
+
+from diffugts.cli.planned import PLANNED
+from DiffuGTSSlicerLib.logic import SegmentationLogic
+from DiffuGTSSlicerLib.panel import PanelController, stage_label
+from DiffuGTSSlicerLib.parameters import Parameters
+from DiffuGTSSlicerLib.presets import PromptHistory
+
+
+class RecordingView:
+    """PanelView that remembers what it was told to show (Qt widgets are not here)."""
+
+    def __init__(self) -> None:
+        self.running_states: list[bool] = []
+        self.progress: list[tuple[str, int]] = []
+        self.log: list[str] = []
+        self.errors: list[str] = []
+        self.results: list = []
+
+    def set_running(self, running: bool) -> None:
+        self.running_states.append(running)
+
+    def set_progress(self, text: str, percent: int) -> None:
+        self.progress.append((text, percent))
+
+    def append_log(self, line: str) -> None:
+        self.log.append(line)
+
+    def show_error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def show_results(self, results) -> None:
+        self.results.append(results)
+
+
+@pytest.fixture
+def volume():
+    slicer = slicer_core()
+    return add_oblique_volume(slicer.vtkMRMLScene(), np.zeros((4, 8, 8), np.int16))
+
+
+def make_panel(python: str):
+    view, history = RecordingView(), PromptHistory(Settings())
+    return view, PanelController(view, SegmentationLogic(python=python), history), history
+
+
+def test_nothing_runs_without_a_volume_or_prompts(volume):
+    view, panel, history = make_panel(sys.executable)
+    panel.segment_or_cancel(None, Parameters(prompts=["kidney tumor"]), None)
+    panel.segment_or_cancel(volume, Parameters(), None)
+    assert view.errors == ["Choose an input volume.",
+                           "Type what to look for, one prompt per line (for example: kidney tumor)."]
+    assert view.running_states == [] and history.entries() == []
+
+
+@pytest.mark.skipif("segment" not in PLANNED, reason="`diffugts segment` exists now; its results are loaded instead")
+def test_segment_shows_the_engines_message_when_segment_is_not_available(volume):
+    view, panel, history = make_panel(sys.executable)
+    panel.segment_or_cancel(volume, Parameters(prompts=["kidney tumor"]), None)
+    panel.logic.wait(timeout=60)
+    assert view.running_states == [True, False]
+    assert view.errors == ["'diffugts segment' is not available yet in this version. "
+                           "It is planned; 'diffugts --help' lists what works now."]
+    assert view.log[0].startswith("$ ") and view.results == []
+    assert history.entries() == ["kidney tumor"]
+
+
+def test_the_button_cancels_a_running_segmentation(tmp_path, volume):
+    view, panel, _ = make_panel(launcher(tmp_path, before=engine_blocked_on(tmp_path / "pipe.nii")))
+    panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)
+    assert view.running_states == [True]
+    wait_for_children(panel.logic.runner.pid, 1)
+    panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)  # the same button, now Cancel
+    panel.logic.wait(timeout=30)
+    assert view.running_states == [True, False]
+    assert view.errors == ["Cancelled."]
+    assert ("Cancelling...", 0) in view.progress
+
+
+def test_progress_stages_read_as_words():
+    assert stage_label("encode_latent") == "Encode latent"
+    assert stage_label("inpaint-seed") == "Inpaint seed"
