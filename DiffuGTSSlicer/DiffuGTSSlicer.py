@@ -42,7 +42,7 @@ class DiffuGTSSlicerWidget(ScriptedLoadableModuleWidget):
         ui_widget = slicer.util.loadUI(self.resourcePath("UI/DiffuGTSSlicer.ui"))
         self.layout.addWidget(ui_widget)
         ui_widget.setMRMLScene(slicer.mrmlScene)
-        self.panel = QtPanel(ui_widget, DiffuGTSSlicerLogic().getParameterNode())
+        self.panel = QtPanel(ui_widget, DiffuGTSSlicerLogic().getParameterNode)
 
     def enter(self) -> None:
         self.panel.refresh_setup()

@@ -3,6 +3,7 @@ clicks to PanelController and shows what it reports. Behaviour lives in the plai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import ctk
@@ -25,9 +26,9 @@ POLL_INTERVAL_MS = 100
 class QtPanel:
     """Implements PanelView with the widgets of Resources/UI/DiffuGTSSlicer.ui."""
 
-    def __init__(self, ui_widget: Any, parameter_node: Any) -> None:
+    def __init__(self, ui_widget: Any, parameter_node: Callable[[], Any]) -> None:
         self.ui = slicer.util.childWidgetVariables(ui_widget)
-        self.parameter_node = parameter_node
+        self.parameter_node = parameter_node  # called each time: the node changes when the scene is closed
         self.logic = SegmentationLogic()
         self.controller = PanelController(self, self.logic, PromptHistory(qt.QSettings()))
         self.probe = ProcessRunner()
@@ -51,6 +52,7 @@ class QtPanel:
         ui.segmentButton.connect("clicked(bool)", lambda _checked: self.segment_or_cancel())
         for sequence in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = qt.QShortcut(qt.QKeySequence(sequence), ui.promptsTextEdit)
+            shortcut.setContext(qt.Qt.WidgetShortcut)
             shortcut.connect("activated()", self.segment_or_cancel)
         ui.presetsComboBox.connect("activated(int)", lambda index: self._add_prompt(ui.presetsComboBox, index))
         ui.historyComboBox.connect("activated(int)", lambda index: self._add_prompt(ui.historyComboBox, index))
@@ -61,7 +63,8 @@ class QtPanel:
         ui.installButton.connect("clicked(bool)", lambda _checked: self._install())
         ui.downloadButton.connect("clicked(bool)", lambda _checked: self._download())
         ui.deleteModelsButton.connect("clicked(bool)", lambda _checked: self._delete_models())
-        ui.modelsFolderPathLineEdit.connect("currentPathChanged(QString)", lambda _path: self.refresh_setup())
+        ui.modelsFolderPathLineEdit.connect("currentPathChanged(QString)",
+                                            lambda _path: self._run_tools([models.list_arguments()]))
         self.probe.log.connect(self.probe_lines.append)
         self.probe.finished.connect(self._on_probe_finished)
         self.tools.log.connect(self.tool_lines.append)
@@ -81,7 +84,8 @@ class QtPanel:
             server_token=ui.serverTokenLineEdit.text)
 
     def _load_parameters(self) -> None:
-        stored = Parameters.read_from(self.parameter_node)
+        node = self.parameter_node()
+        stored = Parameters.read_from(node)
         ui = self.ui
         ui.promptsTextEdit.setPlainText("\n".join(stored.prompts))
         ui.modalityComboBox.currentIndex = MODALITIES.index(stored.modality)
@@ -92,17 +96,18 @@ class QtPanel:
         ui.uncertaintyCheckBox.checked = stored.load_uncertainty
         ui.modelsFolderPathLineEdit.currentPath = stored.models_folder
         ui.serverUrlLineEdit.text = stored.server_url
-        ui.inputVolumeSelector.setCurrentNode(self.parameter_node.GetNodeReference(INPUT_VOLUME_REFERENCE))
-        ui.outputSegmentationSelector.setCurrentNode(self.parameter_node.GetNodeReference(OUTPUT_SEGMENTATION_REFERENCE))
+        ui.inputVolumeSelector.setCurrentNode(node.GetNodeReference(INPUT_VOLUME_REFERENCE))
+        ui.outputSegmentationSelector.setCurrentNode(node.GetNodeReference(OUTPUT_SEGMENTATION_REFERENCE))
         self._fill_presets()
         self._fill_history()
 
     def _save_parameters(self, parameters: Parameters) -> None:
-        parameters.write_to(self.parameter_node)
+        node = self.parameter_node()
+        parameters.write_to(node)
         for reference, selector in ((INPUT_VOLUME_REFERENCE, self.ui.inputVolumeSelector),
                                     (OUTPUT_SEGMENTATION_REFERENCE, self.ui.outputSegmentationSelector)):
-            node = selector.currentNode()
-            self.parameter_node.SetNodeReferenceID(reference, node.GetID() if node else None)
+            chosen = selector.currentNode()
+            node.SetNodeReferenceID(reference, chosen.GetID() if chosen else None)
 
     # --- prompts --------------------------------------------------------------------------------------
     def _fill_presets(self) -> None:
@@ -180,7 +185,7 @@ class QtPanel:
     def refresh_setup(self) -> None:
         self.ui.dependenciesLabel.text = dependencies.check().describe()
         self._run_tools([models.list_arguments()])
-        if not self.probe.running:
+        if not self.probe.running and not self.device_info.torch:
             self.probe_lines.clear()
             self.probe.start(device.probe_command(python_executable()))
             self.timer.start()
