@@ -11,9 +11,10 @@ import qt
 import slicer
 
 from . import dependencies, device, models, presets
-from .command import engine_command, engine_environment, python_executable
+from .command import engine_environment, python_executable
 from .i18n import _
 from .logic import SegmentationLogic
+from .model_tasks import ModelTasks
 from .panel import PanelController
 from .parameters import DEVICES, INPUT_VOLUME_REFERENCE, MODALITIES, OUTPUT_SEGMENTATION_REFERENCE, QUALITIES, Parameters
 from .presets import PromptHistory
@@ -32,11 +33,7 @@ class QtPanel:
         self.logic = SegmentationLogic()
         self.controller = PanelController(self, self.logic, PromptHistory(qt.QSettings()))
         self.probe = ProcessRunner()
-        self.tools = ProcessRunner()  # `diffugts weights ...`: one at a time, queued
-        self.tool_queue: list[list[str]] = []
-        self.tool_current: list[str] = []
-        self.tool_lines: list[str] = []
-        self.model_packages: list[models.ModelPackage] = []
+        self.tools = ModelTasks(lambda: engine_environment(self.parameters()))
         self.probe_lines: list[str] = []
         self.device_info = device.DeviceInfo()
         self.timer = qt.QTimer()
@@ -64,13 +61,13 @@ class QtPanel:
         ui.downloadButton.connect("clicked(bool)", lambda _checked: self._download())
         ui.deleteModelsButton.connect("clicked(bool)", lambda _checked: self._delete_models())
         ui.modelsFolderPathLineEdit.connect("currentPathChanged(QString)",
-                                            lambda _path: self._run_tools([models.list_arguments()]))
+                                            lambda _path: self._start_tools(self.tools.refresh))
         self.probe.log.connect(self.probe_lines.append)
         self.probe.finished.connect(self._on_probe_finished)
-        self.tools.log.connect(self.tool_lines.append)
         self.tools.log.connect(self.append_log)
-        self.tools.progress.connect(lambda stage, fraction: self.set_progress(stage, round(100 * fraction)))
-        self.tools.finished.connect(self._on_tool_finished)
+        self.tools.runner.progress.connect(lambda stage, fraction: self.set_progress(stage, round(100 * fraction)))
+        self.tools.listed.connect(self._show_models)
+        self.tools.failed.connect(self.show_error)
 
     # --- parameters -------------------------------------------------------------------------------------
     def parameters(self) -> Parameters:
@@ -184,11 +181,14 @@ class QtPanel:
     # --- setup ------------------------------------------------------------------------------------------
     def refresh_setup(self) -> None:
         self.ui.dependenciesLabel.text = dependencies.check().describe()
-        self._run_tools([models.list_arguments()])
+        self._start_tools(self.tools.refresh)
         if not self.probe.running and not self.device_info.torch:
             self.probe_lines.clear()
             self.probe.start(device.probe_command(python_executable()))
             self.timer.start()
+
+    def _show_models(self, packages: list[models.ModelPackage]) -> None:
+        self.ui.modelsLabel.text = models.describe(packages)
 
     def _on_probe_finished(self, _result: ProcessResult) -> None:
         self.device_info = device.parse_probe(self.probe_lines)
@@ -217,42 +217,27 @@ class QtPanel:
             dependencies.install(status, slicer.util.pip_install, installer)
         self.refresh_setup()
 
-    def _run_tools(self, commands: list[list[str]]) -> None:
-        """Queue engine commands (weights list/download/delete); each runs after the previous one ends."""
-        self.tool_queue += [c for c in commands if c not in self.tool_queue]
-        if not self.tools.running and self.tool_queue:
-            self.tool_lines.clear()
-            self.tool_current = self.tool_queue.pop(0)
-            self.tools.start(engine_command(*self.tool_current), env=engine_environment(self.parameters()))
-            self.timer.start()
-
-    def _on_tool_finished(self, result: ProcessResult) -> None:
-        listing = self.tool_current == models.list_arguments()
-        if listing:
-            self.model_packages = models.parse_listing(self.tool_lines) if result.succeeded else []
-            self.ui.modelsLabel.text = models.describe(self.model_packages) if result.succeeded else result.error
-        elif not result.succeeded and not result.cancelled:
-            self.show_error(result.error)
-        self._run_tools([] if listing else [models.list_arguments()])
+    def _start_tools(self, action: Callable[..., None], *arguments: Any) -> None:
+        action(*arguments)
+        self.timer.start()
 
     def _download(self) -> None:
-        package = models.next_download(self.model_packages)
+        package = models.next_download(self.tools.packages)
         if package is None:
             slicer.util.infoDisplay(_("Every model package is downloaded."))
         elif slicer.util.confirmOkCancelDisplay(models.download_consent_text(package)):
-            self._run_tools([models.download_arguments(package)])
+            self._start_tools(self.tools.download, package)
 
     def _delete_models(self) -> None:
-        packages = models.downloaded(self.model_packages)
+        packages = models.downloaded(self.tools.packages)
         if not packages:
             slicer.util.infoDisplay(_("No downloaded models to delete."))
         elif slicer.util.confirmYesNoDisplay(models.delete_consent_text(packages)):
-            self._run_tools([models.delete_arguments(p) for p in packages])
+            self._start_tools(self.tools.delete, packages)
 
     def close(self) -> None:
         """Stop everything this panel started (module reload or application exit), temporary files included."""
         self.timer.stop()
-        self.tool_queue.clear()
         for runner in (self.logic, self.probe, self.tools):
             if runner.running:
                 runner.cancel()
