@@ -99,5 +99,7 @@ class SegmentationLogic:
             self.finished.emit(loaded)
         except (ResultsError, OSError) as error:
             self.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - the panel must leave its running state whatever happens
+            self.failed.emit(_("Could not load the results: {error}").format(error=f"{type(error).__name__}: {error}"))
         finally:
             shutil.rmtree(job.workspace, ignore_errors=True)

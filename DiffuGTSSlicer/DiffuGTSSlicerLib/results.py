@@ -100,6 +100,8 @@ def load_results(out_dir: str | Path, input_volume: Any, parameters: Parameters,
         raise ResultsError(_("The engine wrote no {file} in {folder}; missing: {missing}.").format(
             file=SEGMENTATION_FILE, folder=out_dir, missing=", ".join(missing)))
     scene = input_volume.GetScene()
+    if scene is None:
+        raise ResultsError(_("The input volume was removed from the scene before the results arrived."))
     if segmentation_node is None:
         segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{input_volume.GetName()} DiffuGTS")
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
