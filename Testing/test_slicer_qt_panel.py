@@ -175,3 +175,12 @@ def test_results_fill_the_table_and_become_the_chosen_segmentation(panel, tmp_pa
     assert chosen.GetSegmentation().GetNumberOfSegments() == 2
     assert find(widget, QtWidgets.QProgressBar, "progressBar").value() == 100
     assert "Not written by this engine" in find(widget, QtWidgets.QLabel, "statusLabel").text()
+
+
+def test_setup_buttons_say_when_there_is_nothing_to_do(panel):
+    qt_panel, widget, _, _, application, app = panel
+    pump(app, lambda: not qt_panel.tools.running)
+    find(widget, QtWidgets.QPushButton, "installButton").click()
+    find(widget, QtWidgets.QPushButton, "deleteModelsButton").click()
+    assert application.infos == ["Everything the engine needs is installed.", "No downloaded models to delete."]
+    assert application.questions == []
