@@ -1,15 +1,16 @@
-"""``diffugts train backbone ...``: training commands (``train attention`` / ``train refine`` join later)."""
+"""``diffugts train backbone|attention ...``: training commands (``train refine`` joins later)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..attention.config import AttentionTrainingConfig
 from ..errors import DiffuGTSError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train the demo backbone (more heads later)",
+    parser = subparsers.add_parser("train", help="train the demo backbone and the attention heads",
                                    description="Training commands. Each reads a JSON training config.")
     targets = parser.add_subparsers(dest="target", metavar="TARGET")
     backbone = targets.add_parser(
@@ -22,6 +23,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     backbone.add_argument("--vae-steps", type=int, help="override the VAE steps")
     backbone.add_argument("--unet-steps", type=int, help="override the UNet steps")
     backbone.set_defaults(func=run_backbone)
+    attention = targets.add_parser(
+        "attention", help="train the attention heads on the seen categories of a zero-shot split",
+        description="Train the open-vocabulary attention heads on phantoms of the split's seen tumor categories "
+        "(the backbone stays frozen). Resumable: run the same command again to continue an interrupted run. "
+        "Writes attention_heads.safetensors into --out.")
+    defaults = AttentionTrainingConfig()
+    attention.add_argument("--split", default=defaults.split, help=f"zero-shot split (default {defaults.split}; "
+                           "'diffugts data splits' lists them)")
+    attention.add_argument("--out", required=True, metavar="DIR", help="output folder (checkpoints, final heads)")
+    attention.add_argument("--backbone", default=defaults.backbone, help="frozen backbone (default demo-ct)")
+    attention.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files")
+    attention.add_argument("--text-encoder", default=defaults.text_encoder, help="'minilm' or a local model folder")
+    attention.add_argument("--steps", type=int, default=defaults.steps, help=f"default {defaults.steps}")
+    attention.add_argument("--cases-per-category", type=int, default=defaults.cases_per_category,
+                           help=f"phantoms per seen category (default {defaults.cases_per_category})")
+    attention.add_argument("--size", type=int, default=defaults.size, help=f"phantom voxels per axis (default "
+                           f"{defaults.size})")
+    attention.add_argument("--seed", type=int, default=defaults.seed, help="seed (default 0): same seed, same heads")
+    attention.set_defaults(func=run_attention)
     parser.set_defaults(func=lambda args: _no_target(parser))
 
 
@@ -46,4 +66,22 @@ def run_backbone(args: argparse.Namespace) -> int:
         overrides["unet.steps"] = args.unet_steps
     train_backbone(config, data_dir=args.data, out_dir=args.out, progress=for_mode(args.progress),
                    overrides=overrides)
+    return 0
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    from ..attention.train import train_attention
+    from ..backbone import build_backbone
+    from ..paths import cache_dir
+    from ..progress import for_mode
+    from ..text import CachedTextEncoder, build_text_encoder
+
+    config = AttentionTrainingConfig(split=args.split, backbone=args.backbone, text_encoder=args.text_encoder,
+                                     steps=args.steps, cases_per_category=args.cases_per_category, size=args.size,
+                                     seed=args.seed)
+    backbone = build_backbone(args.backbone, weights=args.weights)
+    text_encoder = CachedTextEncoder(build_text_encoder(args.text_encoder), cache_dir() / "text")
+    _, report = train_attention(backbone, text_encoder, config, args.out, progress=for_mode(args.progress))
+    print(f"{Path(args.out) / 'attention_heads.safetensors'}: trained on {', '.join(report['categories'])} "
+          f"({report['steps']} steps, final loss {report['final_loss']:.3f})")
     return 0

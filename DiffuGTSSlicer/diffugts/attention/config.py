@@ -1,0 +1,23 @@
+"""Attention training settings: plain data, importable without torch (the CLI reads its defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AttentionTrainingConfig:
+    split: str = "organs-a"
+    backbone: str = "demo-ct"
+    text_encoder: str = "minilm"
+    modality: str = "CT"
+    cases_per_category: int = 6
+    size: int = 64  # phantom voxels per axis
+    steps: int = 300
+    learning_rate: float = 3e-3
+    negative_fraction: float = 0.25
+    embed_dim: int = 32
+    timestep: int = 100
+    seed: int = 0
+    checkpoint_every: int = 50
+    categories: list[str] = field(default_factory=list)  # empty: the split's seen categories
