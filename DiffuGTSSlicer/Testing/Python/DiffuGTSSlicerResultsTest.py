@@ -36,13 +36,6 @@ class DiffuGTSSlicerResultsTest(ScriptedLoadableModuleTest):
     def tearDown(self):
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def runTest(self):
-        self.setUp()
-        try:
-            self.test_segments_on_input_grid_with_terminology()
-        finally:
-            self.tearDown()
-
     def _write_engine_like_outputs(self):
         source = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
         source.SetReferenceImageGeometryParameterFromVolumeNode(self.volume)
