@@ -92,6 +92,23 @@ def test_cancel_kills_the_launcher_and_the_engine_it_started(tmp_path):
     assert result.cancelled and not result.succeeded and "never reached" not in seen.log
 
 
+def test_cancel_never_blocks_and_force_kills_a_tree_that_ignores_terminate(tmp_path):
+    fifo = tmp_path / "never-written.nii"
+    runner = ProcessRunner()
+    seen = Recorder(runner)
+    ignore_terminate = "trap '' TERM\n"  # inherited by the engine: only SIGKILL stops this tree
+    runner.start([launcher(tmp_path, before=ignore_terminate + engine_blocked_on(fifo)), "-c", "print(1)"])
+    (engine,) = wait_for_children(runner.pid, 1)
+    started = time.monotonic()
+    runner.cancel()
+    assert time.monotonic() - started < 0.5  # the GUI thread is never held
+    time.sleep(0.5)
+    assert runner.poll() and engine.is_running()  # still there: terminate was ignored
+    runner.wait(timeout=30)
+    assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE
+    assert seen.results[0].cancelled
+
+
 @pytest.fixture
 def scene_and_volume():
     slicer = slicer_core()

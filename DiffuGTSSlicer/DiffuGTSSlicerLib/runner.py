@@ -51,29 +51,25 @@ def error_message(returncode: int | None, log: Sequence[str]) -> str:
     return _("The engine stopped with exit code {code}; the log has the details.").format(code=returncode)
 
 
-def kill_process_tree(process: subprocess.Popen) -> None:
-    """Terminate the process and everything it started (its own process group), then kill what is left."""
+def signal_process_tree(process: subprocess.Popen, force: bool) -> None:
+    """Ask the process and everything it started (its own process group) to stop; ``force`` kills them.
+    On Windows the whole tree is always killed (console programs ignore a polite close)."""
     if sys.platform == "win32":
         if process.poll() is None:
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + TERMINATE_GRACE_S
-    while time.monotonic() < deadline and _group_alive(process.pid):
-        process.poll()
-        time.sleep(0.05)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        os.killpg(process.pid, signal.SIGKILL if force else signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
         pass
 
 
-def _group_alive(group: int) -> bool:
+def group_alive(process: subprocess.Popen) -> bool:
+    """True while any process of the runner-made process group is left (always False on Windows)."""
+    if sys.platform == "win32":
+        return False
     try:
-        os.killpg(group, 0)
+        os.killpg(process.pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -94,6 +90,7 @@ class ProcessRunner:
         self._log: list[str] = []
         self._cancelled = False
         self._exited_at: float | None = None
+        self._kill_at: float | None = None  # after Cancel: when to force-kill what is left
 
     @property
     def running(self) -> bool:
@@ -107,7 +104,7 @@ class ProcessRunner:
         """Start ``command`` in its own process group; a command that cannot start ends at once with an error."""
         if self.running:
             raise RuntimeError("a process is already running")
-        self._log, self._cancelled, self._exited_at = [], False, None
+        self._log, self._cancelled, self._exited_at, self._kill_at = [], False, None, None
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
                  else {"start_new_session": True})
         try:
@@ -133,11 +130,16 @@ class ProcessRunner:
         """Emit what the process printed since the last call; finish when it has exited. True while running."""
         if self._process is None:
             return False
+        if self._kill_at is not None and time.monotonic() >= self._kill_at:
+            signal_process_tree(self._process, force=True)
+            self._kill_at = None
         exited = False
         if self._process.poll() is not None:
             self._exited_at = self._exited_at or time.monotonic()
             drained = not any(reader.is_alive() for reader in self._readers)
             exited = drained or time.monotonic() - self._exited_at > DRAIN_GRACE_S
+            if self._kill_at is not None and group_alive(self._process):
+                exited = False  # cancelled: wait until the rest of the tree is gone or force-killed
         while True:
             try:
                 line = self._lines.get_nowait()
@@ -154,10 +156,12 @@ class ProcessRunner:
         return self.running
 
     def cancel(self) -> None:
-        """Kill the process tree; ``finished`` follows on the next poll, with ``cancelled`` set."""
-        if self._process is not None:
+        """Stop the process tree without blocking: terminate now, kill what is left TERMINATE_GRACE_S later
+        (from :meth:`poll`); ``finished`` follows with ``cancelled`` set."""
+        if self._process is not None and not self._cancelled:
             self._cancelled = True
-            kill_process_tree(self._process)
+            self._kill_at = time.monotonic() + TERMINATE_GRACE_S
+            signal_process_tree(self._process, force=False)
 
     def wait(self, timeout: float | None = None, interval: float = 0.05) -> None:
         """Poll until the process has finished (for scripts and tests); on timeout, cancel and raise."""
@@ -165,7 +169,7 @@ class ProcessRunner:
         while self.poll():
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel()
-                end = time.monotonic() + TERMINATE_GRACE_S + DRAIN_GRACE_S + 5.0
+                end = time.monotonic() + TERMINATE_GRACE_S + DRAIN_GRACE_S + 5.0  # poll force-kills in time
                 while self.poll() and time.monotonic() < end:
                     time.sleep(interval)
                 raise TimeoutError(f"the engine did not finish within {timeout} s")
