@@ -96,3 +96,9 @@ def test_translatable_strings_go_through_the_translator():
                                                                                  "confirmOkCancelDisplay"):
                 argument = node.args[0]
                 assert not isinstance(argument, ast.Constant), f"{path.name}:{node.lineno} untranslated text"
+
+
+@pytest.mark.parametrize("path", MODULE_FILES, ids=lambda p: p.name)
+def test_module_parses_on_the_python_of_older_slicers(path):
+    """Slicer 5.6 and 5.8 have Python 3.9: the panel must load there to say that the engine needs newer."""
+    ast.parse(path.read_text(), feature_version=(3, 9))

@@ -198,3 +198,16 @@ def test_model_listing_parsing_and_deletion_choice():
     assert "maisi (3.0 GB)" in models.delete_consent_text(models.downloaded(packages))
     assert models.describe(packages) == "demo: bundled (10 B)\nmaisi: installed (3.0 GB)"
     assert models.parse_listing(["not json"]) == []
+
+
+def test_a_python_too_old_for_the_engine_is_said_plainly():
+    assert dependencies.python_problem() is None and dependencies.check().python is None
+    message = dependencies.python_problem((3, 9))
+    assert message == ("The engine needs Python 3.10 or later (3D Slicer 5.10 or later); this Slicer has "
+                       "Python 3.9.")
+    status = dependencies.DependencyStatus("2.5", [], message)
+    assert not status.ready and status.describe() == message
+    with pytest.raises(dependencies.DependencyError, match="Python 3.10"):
+        dependencies.install(status, lambda arguments: None, lambda requirement: "torch")
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert declared == ">=" + ".".join(map(str, dependencies.ENGINE_PYTHON))

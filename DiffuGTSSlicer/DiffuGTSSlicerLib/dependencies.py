@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from .i18n import _
 
 TORCH_REQUIREMENT = ">=2.1"
+ENGINE_PYTHON = (3, 10)  # pyproject's requires-python: Slicer 5.10 and later (5.6 and 5.8 have Python 3.9)
 # The same as pyproject.toml's dependencies, torch apart (a test checks they agree).
 ENGINE_REQUIREMENTS = (
     "monai>=1.5,<1.7", "numpy>=1.24", "SimpleITK>=2.3", "slicerio>=1.4", "pynrrd>=1.0", "psutil>=5.9",
@@ -31,6 +33,14 @@ class DependencyError(Exception):
     """A dependency cannot be installed from here; the message says what the person should do."""
 
 
+def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> str | None:
+    """Why this Python cannot run the engine, or None."""
+    if version >= ENGINE_PYTHON:
+        return None
+    return _("The engine needs Python {needed} or later (3D Slicer 5.10 or later); this Slicer has Python "
+             "{found}.").format(needed=".".join(map(str, ENGINE_PYTHON)), found=".".join(map(str, version)))
+
+
 def installed_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
@@ -42,12 +52,15 @@ def installed_version(distribution: str) -> str | None:
 class DependencyStatus:
     torch: str | None
     missing: list[str] = field(default_factory=list)  # requirements of absent packages
+    python: str | None = None  # what is wrong with this Python, if anything
 
     @property
     def ready(self) -> bool:
-        return self.torch is not None and not self.missing
+        return self.torch is not None and not self.missing and self.python is None
 
     def describe(self) -> str:
+        if self.python:
+            return self.python
         torch = (_("PyTorch {version}").format(version=self.torch) if self.torch
                  else _("PyTorch: not installed"))
         others = (_("other packages: all present") if not self.missing
@@ -58,7 +71,7 @@ class DependencyStatus:
 def check() -> DependencyStatus:
     """Which engine dependencies are installed (by their metadata: nothing is imported)."""
     missing = [r for r in ENGINE_REQUIREMENTS if installed_version(distribution_name(r)) is None]
-    return DependencyStatus(installed_version("torch"), missing)
+    return DependencyStatus(installed_version("torch"), missing, python_problem())
 
 
 def consent_text(status: DependencyStatus, pytorch_extension: bool) -> str:
@@ -87,6 +100,8 @@ def keep_installed_constraints(exclude: set[str]) -> str:
 def install(status: DependencyStatus, pip_install: Callable[[list[str]], None],
             torch_installer: Callable[[str], object] | None) -> None:
     """Install what ``status`` says is missing: torch via ``torch_installer`` (PyTorchUtils), the rest via pip."""
+    if status.python:
+        raise DependencyError(status.python)
     if status.torch is None:
         if torch_installer is None:
             raise DependencyError(_("PyTorch is missing: install the 'PyTorch' extension from the Extensions "

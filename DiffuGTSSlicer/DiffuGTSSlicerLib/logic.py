@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .command import engine_command, engine_environment, segment_arguments
+from .dependencies import python_problem
 from .i18n import _
 from .parameters import Parameters
 from .results import ResultsError, load_results
@@ -50,6 +51,9 @@ class SegmentationLogic:
     @staticmethod
     def problem(input_volume: Any, parameters: Parameters) -> str | None:
         """Why a run cannot start, in words for the person, or None."""
+        python = python_problem()
+        if python:
+            return python
         if input_volume is None or input_volume.GetImageData() is None:
             return _("Choose an input volume.")
         if not parameters.prompts:

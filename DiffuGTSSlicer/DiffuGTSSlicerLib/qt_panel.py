@@ -207,6 +207,9 @@ class QtPanel:
 
     def _install(self) -> None:
         status = dependencies.check()
+        if status.python:
+            slicer.util.errorDisplay(status.python)
+            return
         if status.ready:
             slicer.util.infoDisplay(_("Everything the engine needs is installed."))
             return
