@@ -10,11 +10,13 @@ import pytest
 from slicer_support import (Settings, add_oblique_volume, engine_blocked_on, launcher, segment_standin_launcher,
                             slicer_core, wait_for_children)
 
-from diffugts.cli.planned import PLANNED
-from DiffuGTSSlicerLib.logic import SegmentationLogic
-from DiffuGTSSlicerLib.panel import PanelController, stage_label
-from DiffuGTSSlicerLib.parameters import Parameters
-from DiffuGTSSlicerLib.presets import PromptHistory
+slicer = slicer_core()
+
+from diffugts.cli.planned import PLANNED  # noqa: E402
+from DiffuGTSSlicerLib.logic import SegmentationLogic  # noqa: E402
+from DiffuGTSSlicerLib.panel import PanelController, stage_label  # noqa: E402
+from DiffuGTSSlicerLib.parameters import Parameters  # noqa: E402
+from DiffuGTSSlicerLib.presets import PromptHistory  # noqa: E402
 
 
 class RecordingView:
@@ -45,7 +47,7 @@ class RecordingView:
 
 @pytest.fixture
 def scene():
-    return slicer_core().vtkMRMLScene()
+    return slicer.vtkMRMLScene()
 
 
 @pytest.fixture
