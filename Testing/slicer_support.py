@@ -110,12 +110,3 @@ def wait_for_children(pid: int, count: int, timeout: float = 20.0) -> list[psuti
             return children
         time.sleep(0.05)
     raise AssertionError(f"process {pid} did not start {count} children")
-
-
-def segment_standin_launcher(folder: Path) -> str:
-    """A launcher that answers `-m diffugts ... segment ...` with Testing/segment_standin.py (see there)."""
-    path = folder / "PythonStandIn"
-    script = Path(__file__).with_name("segment_standin.py")
-    path.write_text(f'#!/bin/sh\n"{sys.executable}" "{script}" "$@"\nexit $?\n')
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return str(path)

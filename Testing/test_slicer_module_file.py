@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from slicer_support import add_oblique_volume, segment_standin_launcher, slicer_core
+from slicer_support import add_oblique_volume, slicer_core
 
 from diffugts.cli.planned import PLANNED
 
@@ -47,14 +47,3 @@ def test_scripted_segment_raises_the_engines_message(module):
     volume = add_oblique_volume(scene, np.zeros((4, 8, 8), np.int16))
     with pytest.raises(RuntimeError, match=r"^'diffugts segment' is not available yet"):
         module.DiffuGTSSlicerLogic().segment(volume, ["kidney tumor"], timeout=60)
-
-
-def test_scripted_segment_returns_the_loaded_results(module, monkeypatch, tmp_path):
-    import DiffuGTSSlicerLib.command as command
-
-    monkeypatch.setattr(command, "python_executable", lambda: segment_standin_launcher(tmp_path))
-    scene = slicer.vtkMRMLScene()
-    volume = add_oblique_volume(scene, np.zeros((4, 8, 8), np.int16))
-    results = module.DiffuGTSSlicerLogic().segment(volume, ["kidney tumor"], timeout=60, quality="fast")
-    assert results.segmentation_node.GetSegmentation().GetNumberOfSegments() == 1
-    assert results.rows[0].prompt == "kidney tumor"

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from slicer_support import (Settings, add_oblique_volume, engine_blocked_on, launcher, segment_standin_launcher,
+from slicer_support import (Settings, add_oblique_volume, engine_blocked_on, launcher,
                             slicer_core, wait_for_children)
 
 slicer = slicer_core()
@@ -97,26 +97,3 @@ def test_progress_stages_read_as_words():
     assert stage_label("encode_latent") == "Encode latent"
     assert stage_label("inpaint-seed") == "Inpaint seed"
 
-
-def test_a_successful_run_loads_the_results_and_removes_the_temporary_files(tmp_path, volume):
-    view, panel, _ = make_panel(segment_standin_launcher(tmp_path))
-    panel.segment_or_cancel(volume, Parameters(prompts=["kidney tumor", "liver lesion"]), None)
-    workspace = panel.logic.job.workspace
-    panel.logic.wait(timeout=60)
-    assert view.errors == [] and view.running_states == [True, False]
-    (results,) = view.results
-    assert [row.prompt for row in results.rows] == ["kidney tumor", "liver lesion"]
-    assert [row.presence for row in results.rows] == [0.5, 0.5]
-    assert results.rows[1].volume_ml > results.rows[0].volume_ml > 0
-    assert ("Refine", 50) in view.progress and view.progress[-1] == ("Done", 100)
-    assert "pseudo_healthy.nii.gz" in results.missing and "attention_1" in results.volumes
-    assert not workspace.exists()
-
-
-def test_a_volume_removed_while_running_ends_with_a_message_not_a_stuck_panel(tmp_path, scene, volume):
-    view, panel, _ = make_panel(segment_standin_launcher(tmp_path))
-    panel.segment_or_cancel(volume, Parameters(prompts=["kidney tumor"]), None)
-    scene.RemoveNode(volume)
-    panel.logic.wait(timeout=60)
-    assert view.running_states == [True, False]
-    assert view.errors == ["The input volume was removed from the scene before the results arrived."]

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from slicer_support import (MODULE_DIR, Settings, add_oblique_volume, engine_blocked_on, launcher,
-                            segment_standin_launcher, slicer_core)
+                            slicer_core)
 
 QtWidgets = pytest.importorskip("PySide6.QtWidgets", reason="pip install -e '.[slicer-test]' (PySide6-Essentials)")
 from PySide6.QtCore import QFile, Qt  # noqa: E402
@@ -159,22 +159,6 @@ def test_nothing_starts_without_prompts(panel):
     assert application.errors == ["Type what to look for, one prompt per line (for example: kidney tumor)."]
     assert not qt_panel.logic.running
 
-
-def test_results_fill_the_table_and_become_the_chosen_segmentation(panel, tmp_path):
-    qt_panel, widget, volume, _, application, app = panel
-    qt_panel.logic.python = segment_standin_launcher(tmp_path)
-    widget.findChild(QtWidgets.QComboBox, "inputVolumeSelector").setCurrentNode(volume)
-    find(widget, QtWidgets.QPlainTextEdit, "promptsTextEdit").setPlainText("kidney tumor\nglioma")
-    find(widget, QtWidgets.QPushButton, "segmentButton").click()
-    pump(app, lambda: not qt_panel.logic.running)
-    assert application.errors == []
-    table = find(widget, QtWidgets.QTableWidget, "resultsTable")
-    assert [[table.item(r, c).text() for c in range(2)] for r in range(table.rowCount())] == [
-        ["kidney tumor", "0.50"], ["glioma", "0.50"]]
-    chosen = widget.findChild(QtWidgets.QComboBox, "outputSegmentationSelector").currentNode()
-    assert chosen.GetSegmentation().GetNumberOfSegments() == 2
-    assert find(widget, QtWidgets.QProgressBar, "progressBar").value() == 100
-    assert "Not written by this engine" in find(widget, QtWidgets.QLabel, "statusLabel").text()
 
 
 def test_setup_buttons_say_when_there_is_nothing_to_do(panel):
