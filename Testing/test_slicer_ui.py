@@ -16,6 +16,7 @@ QtWidgets = pytest.importorskip("PySide6.QtWidgets", reason="pip install -e '.[s
 from PySide6.QtCore import QFile  # noqa: E402
 from PySide6.QtUiTools import QUiLoader  # noqa: E402
 from pythonqt_shim import STAND_INS, qMRMLNodeComboBox  # noqa: E402
+from DiffuGTSSlicerLib.device import parse_probe, probe_command  # noqa: E402
 
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "DiffuGTSSlicer.ui"
 QT_PANEL = MODULE_DIR / "DiffuGTSSlicerLib" / "qt_panel.py"
@@ -85,16 +86,14 @@ def test_panel_screenshot(app):
     find(qMRMLNodeComboBox, "outputSegmentationSelector").addItem("Create new segmentation")
     find(QtWidgets.QPlainTextEdit, "promptsTextEdit").setPlainText("kidney tumor\nmass in the pancreatic head")
     find(QtWidgets.QComboBox, "modalityComboBox").setCurrentIndex(1)
-    find(QtWidgets.QLabel, "deviceInfoLabel").setText("PyTorch 2.13.0, CUDA 12.8: NVIDIA H100 (79.2 GB)")
-    find(QtWidgets.QLabel, "estimateLabel").setText("About a minute or less on the GPU")
-    find(QtWidgets.QPushButton, "segmentButton").setText("Cancel")
-    find(QtWidgets.QProgressBar, "progressBar").setValue(62)
-    find(QtWidgets.QLabel, "statusLabel").setText("Inpaint")
+    # the state a user sees before pressing Segment: this machine's real torch/GPU probe, no results yet
+    probe = subprocess.run(probe_command(sys.executable), capture_output=True, text=True, timeout=120)
+    find(QtWidgets.QLabel, "deviceInfoLabel").setText(parse_probe(probe.stdout.splitlines()).describe())
+    find(QtWidgets.QLabel, "estimateLabel").setText("")
+    find(QtWidgets.QPushButton, "segmentButton").setText("Segment")
+    find(QtWidgets.QProgressBar, "progressBar").setValue(0)
+    find(QtWidgets.QLabel, "statusLabel").setText("")
     table = find(QtWidgets.QTableWidget, "resultsTable")
-    table.setRowCount(2)
-    for row, values in enumerate((("kidney tumor", "0.93", "14.20"), ("mass in the pancreatic head", "0.41", "2.75"))):
-        for column, value in enumerate(values):
-            table.setItem(row, column, QtWidgets.QTableWidgetItem(value))
     table.resizeColumnsToContents()
     panel.resize(panel.minimumSizeHint().expandedTo(panel.sizeHint()))
     image = panel.grab().toImage()
