@@ -86,7 +86,7 @@ def test_heads_checkpoint_round_trip_and_damaged_file(oblique_case, text_encoder
 
 
 def test_interrupted_training_resumes_to_the_same_weights(backbone, text_encoder, tmp_path):
-    config = AttentionTrainingConfig(categories=["kidney tumor", "liver tumor"], cases_per_category=1, size=32,
+    config = AttentionTrainingConfig(categories=["kidney tumor"], cases_per_category=1, size=32,
                                      steps=6, checkpoint_every=3, embed_dim=8)
     straight, _ = train_attention(backbone, text_encoder, config, tmp_path / "straight")
     interrupted = AttentionTrainingConfig(**{**config.__dict__, "steps": 3})
@@ -101,11 +101,16 @@ def test_interrupted_training_resumes_to_the_same_weights(backbone, text_encoder
     assert report["steps"] == 6
 
 
-def test_resume_refuses_a_folder_of_another_configuration(backbone, text_encoder, tmp_path):
+def test_resume_refuses_a_folder_of_another_configuration(backbone, text_encoder, tmp_path, monkeypatch):
     config = AttentionTrainingConfig(categories=["kidney tumor"], cases_per_category=1, size=32, steps=2,
                                      checkpoint_every=1, embed_dim=8)
     train_attention(backbone, text_encoder, config, tmp_path)
     other = AttentionTrainingConfig(**{**config.__dict__, "learning_rate": 0.1})
+
+    def no_work_before_the_check(*args, **kwargs):
+        raise AssertionError("training cases were prepared before the folder was checked")
+
+    monkeypatch.setattr("diffugts.attention.train.prepare_cases", no_work_before_the_check)
     with pytest.raises(DiffuGTSError, match="another configuration"):
         train_attention(backbone, text_encoder, other, tmp_path)
 

@@ -83,6 +83,7 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     categories = seen_categories(config, backbone)
+    state = _saved_state(out_dir, config)  # refuses a folder of another run before any work is done
     cases = prepare_cases(backbone, categories, config, progress)
     # every name of a category (its synonyms too) is a prompt the heads must answer the same way
     embeddings = {c: [prompt_embeddings(text_encoder, parse_prompt(name, config.modality))
@@ -92,7 +93,7 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
     heads = AttentionHeads(HeadsConfig(tuple(f.shape[1] for f in cases[0].encoded.features), text_encoder.dim,
                                        config.embed_dim, config.text_encoder, config.backbone, config.timestep))
     optimizer = torch.optim.AdamW(heads.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    start, losses = _resume(out_dir, heads, optimizer, config)
+    start, losses = _restore(state, out_dir, heads, optimizer) if state else (0, [])
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step])
         case = cases[int(rng.integers(len(cases)))]
@@ -126,16 +127,21 @@ def _checkpoint(out_dir: Path, heads: AttentionHeads, optimizer, config: Attenti
         torch.save(state, temp)
 
 
-def _resume(out_dir: Path, heads: AttentionHeads, optimizer, config: AttentionTrainingConfig) -> tuple[int, list]:
-    """Continue from the last checkpoint of the same configuration, or start at step 0."""
-    state_path, heads_path = out_dir / STATE_NAME, out_dir / "checkpoint.safetensors"
-    if not (state_path.is_file() and heads_path.is_file()):
-        return 0, []
+def _saved_state(out_dir: Path, config: AttentionTrainingConfig) -> dict | None:
+    """The last checkpoint's state when it belongs to the same configuration; None when there is none."""
+    state_path = out_dir / STATE_NAME
+    if not (state_path.is_file() and (out_dir / "checkpoint.safetensors").is_file()):
+        return None
     state = torch.load(state_path, weights_only=True)
     if json.loads(state["config"]) != asdict(config):
         raise DiffuGTSError("the output folder holds a training run with another configuration", path=out_dir,
                             hint="Use a new --out folder, or the same options as the interrupted run.")
-    saved, _ = load_heads(heads_path)
+    return state
+
+
+def _restore(state: dict, out_dir: Path, heads: AttentionHeads, optimizer) -> tuple[int, list[float]]:
+    """Continue from the checkpoint: heads, optimizer, step and loss history."""
+    saved, _ = load_heads(out_dir / "checkpoint.safetensors")
     heads.load_state_dict(saved.state_dict())
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), list(state["losses"])
