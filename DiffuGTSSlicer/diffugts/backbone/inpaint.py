@@ -1,16 +1,22 @@
 """Latent inpainting: the scan as it would look without the masked region (pseudo-healthy).
 
-Method: *blended latents* (SDEdit-style start + known-region replacement at every step), not RePaint.
-The input latent is noised to a start timestep; at each denoising step the UNet updates the whole
-latent, then everything outside the (latent) mask is replaced by the input latent noised to the
-step's next timestep, so the unmasked region ends exactly at the input latent and only the masked
-region is regenerated, in context. Why this and not RePaint resampling: RePaint harmonizes the seam
-by jumping back and forth U times per step (U = 10 in its paper), multiplying the UNet passes by U;
-on the CPU path (and for N seeds) that is unaffordable, while starting from a partially noised input
-(rather than pure noise) already keeps the low-frequency context inside the mask, which is what a
-pseudo-healthy counterpart needs, and the mask is dilated by a latent voxel so the seam lies in
-healthy tissue. Works with MONAI's DDIM/DDPM schedulers (noise prediction) and its rectified-flow
-scheduler (velocity prediction).
+Method: *blended latents* (known-region replacement at every step, from a start timestep), not
+RePaint. The input latent is noised to the start timestep; at each denoising step the UNet updates
+the whole latent, then everything outside the (latent) mask is replaced by the input latent noised
+to the step's next timestep, so the unmasked region ends exactly at the input latent and only the
+masked region is regenerated, in context.
+
+Why not RePaint resampling: RePaint harmonizes the seam by jumping back and forth U times per step
+(U = 10 in its paper), multiplying the UNet passes by U; on the CPU path, and for N seeds, that is
+unaffordable. Blending costs one UNet pass per step, and the seam is moved into healthy tissue by
+dilating the latent mask. The start timestep trades removal for context: too low and the masked
+region keeps the input's low frequencies, i.e. the lesion's intensity; pure noise loses the context
+and needs more steps. Measured on the bundled demo backbone (synthetic 8 mm lesion in held-out
+healthy CT, mean absolute error to the healthy truth inside it; the input's error is 0.096):
+start 0.3 -> 0.057, 0.5 -> 0.045, 0.7 -> 0.027, 1.0 -> 0.044 (10 steps) / 0.028 (30 steps). The
+bundled configs start at 0.7 (the MAISI configs too, untested with the real MAISI weights).
+Works with MONAI's
+DDIM/DDPM schedulers (noise prediction) and its rectified-flow scheduler (velocity prediction).
 """
 
 from __future__ import annotations

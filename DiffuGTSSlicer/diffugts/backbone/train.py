@@ -84,12 +84,15 @@ def _phantoms(source: dict[str, Any], config) -> list[TrainingVolume]:
     return out
 
 
-def _sample_corner(rng: np.random.Generator, allowed: np.ndarray, patch: tuple[int, ...], tries: int = 50):
+def _sample_corner(rng: np.random.Generator, allowed: np.ndarray, patch: tuple[int, ...], tries: int = 50,
+                   body: np.ndarray | None = None):
+    """A patch corner whose window is all ``allowed``; with ``body``, also centred on body (not air)."""
     shape = allowed.shape
     for _ in range(tries):
         corner = [int(rng.integers(0, max(1, s - p + 1))) for s, p in zip(shape, patch)]
         window = allowed[tuple(slice(c, c + p) for c, p in zip(corner, patch))]
-        if window.all():
+        centre = tuple(min(c + p // 2, s - 1) for c, p, s in zip(corner, patch, shape))
+        if window.all() and (body is None or body[centre]):
             return corner
     return None
 
@@ -100,16 +103,19 @@ def _patch(array: np.ndarray, corner, patch) -> np.ndarray:
     return np.pad(window, pads, mode="edge") if any(b for _, b in pads) else window
 
 
-def _batch(rng, volumes: list[TrainingVolume], patch, batch: int, source=lambda v: v.image, allowed=None):
+def _batch(rng, volumes: list[TrainingVolume], patch, batch: int, body_fraction: float = 0.0,
+           body_threshold: float = 0.3):
+    """Random patches; a ``body_fraction`` of them centred on tissue (value > ``body_threshold``, i.e.
+    above -400 HU for CT), so that training is not spent on air."""
     weights = np.array([v.allowed.sum() for v in volumes], dtype=float)
     weights /= weights.sum()
     out = []
     while len(out) < batch:
         volume = volumes[int(rng.choice(len(volumes), p=weights))]
-        mask = volume.allowed if allowed is None else allowed(volume)
-        corner = _sample_corner(rng, mask, patch)
+        body = volume.image > body_threshold if rng.random() < body_fraction else None
+        corner = _sample_corner(rng, volume.allowed, patch, body=body)
         if corner is not None:
-            out.append(_patch(source(volume), corner, patch))
+            out.append(_patch(volume.image, corner, patch))
     return torch.from_numpy(np.stack(out)[:, None].astype(np.float32))
 
 
@@ -156,7 +162,7 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     ae.train()
     t0, step, losses = time.time(), 0, []
     while step < int(spec["steps"]) and time.time() - t0 < float(spec.get("time_limit_s", 1e9)):
-        x = _batch(rng, volumes, patch, int(spec.get("batch", 1)))
+        x = _batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)))
         reconstruction, z_mu, z_sigma = ae(x)
         kl = 0.5 * torch.mean(z_mu.pow(2) + z_sigma.pow(2) - torch.log(z_sigma.pow(2) + 1e-12) - 1)
         loss = F.l1_loss(reconstruction, x) + float(spec.get("kl_weight", 1e-6)) * kl
@@ -176,7 +182,7 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
 
     # ---- latents of every training volume (whole volume, sliding window), scale factor --------------
     backbone.scale_factor = 1.0
-    latents = []
+    latents, latent_body = [], []
     for v in volumes:
         image = torch.from_numpy(v.image)[None, None]
         multiple = config.latent_downsample
@@ -185,7 +191,10 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
         z = encode_volume(backbone, image)
         allowed = F.max_pool3d(torch.from_numpy(~np.pad(v.allowed, pads, mode="edge"))[None, None].float(),
                                multiple, multiple)[0, 0].numpy() == 0
+        body = F.avg_pool3d(torch.from_numpy(np.pad(v.image, pads, mode="edge"))[None, None], multiple,
+                            multiple)[0, 0].numpy() > 0.3
         latents.append(TrainingVolume(v.name, z[0].numpy(), allowed, v.spacing))
+        latent_body.append(body)
     std = float(np.concatenate([lv.image[:, lv.allowed].ravel() for lv in latents]).std())
     scale_factor = 1.0 / max(std, 1e-6)
     backbone.scale_factor = scale_factor
@@ -203,8 +212,10 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     def latent_batch(batch: int) -> torch.Tensor:
         out = []
         while len(out) < batch:
-            lv = latents[int(rng.integers(len(latents)))]
-            corner = _sample_corner(rng, lv.allowed, lpatch)
+            index = int(rng.integers(len(latents)))
+            lv = latents[index]
+            body = latent_body[index] if rng.random() < float(spec.get("body_fraction", 0.0)) else None
+            corner = _sample_corner(rng, lv.allowed, lpatch, body=body)
             if corner is not None:
                 window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, lpatch)])]
                 pads = [(0, 0)] + [(0, p - w) for p, w in zip(lpatch, window.shape[1:])]
