@@ -43,12 +43,20 @@ def size_multiple(config: BackboneConfig) -> int:
 
 
 def _resize(tensor: torch.Tensor, size: tuple[int, int, int], *, anti_aliasing: bool) -> torch.Tensor:
+    """MONAI Resize in two passes: area averaging along the axes that shrink (anti-aliased, and light on
+    memory, unlike Gaussian pre-smoothing of the whole volume), then trilinear along the axes that grow."""
     from monai.transforms import Resize
 
     if tuple(tensor.shape[1:]) == tuple(size):
         return tensor
-    resize = Resize(spatial_size=size, mode="trilinear", align_corners=False, anti_aliasing=anti_aliasing)
-    return torch.as_tensor(resize(tensor)).float()
+    shrunk = tuple(min(t, s) for t, s in zip(size, tensor.shape[1:]))
+    if shrunk != tuple(tensor.shape[1:]):
+        mode = "area" if anti_aliasing else "trilinear"
+        kwargs = {} if mode == "area" else {"align_corners": False}
+        tensor = torch.as_tensor(Resize(spatial_size=shrunk, mode=mode, **kwargs)(tensor)).float()
+    if shrunk != tuple(size):
+        tensor = torch.as_tensor(Resize(spatial_size=size, mode="trilinear", align_corners=False)(tensor)).float()
+    return tensor
 
 
 def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | None = None,
@@ -79,7 +87,7 @@ def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | Non
     if mask is not None:
         mask_canonical, _ = to_ras(mask)
         m = torch.from_numpy((mask_canonical.array.transpose(2, 1, 0) > 0).astype(np.float32))[None]
-        m = (_resize(m, target, anti_aliasing=False) > 0.1).float()  # conservative: any partial overlap is masked
+        m = (_resize(m, target, anti_aliasing=True) > 0.05).float()  # conservative: partial overlap is masked
         mask_tensor = torch.nn.functional.pad(m, [v for p in reversed(pads) for v in p])[None]
     spacing = tuple(n * s / t for n, s, t in zip(size, canonical.spacing, target))
     grid = ModelGrid(reorientation, canonical, imap, target, padded, spacing, family)
