@@ -115,3 +115,14 @@ def test_train_backbone_cli_is_reproducible(tmp_path, real_data_dir):
 
     a, b = (load_file(str(tmp_path / n / "autoencoder.safetensors")) for n in ("a", "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_inpaint_cli_refuses_wrong_sampler_and_start(tmp_path, tiny_backbone, capsys):
+    config, weights = tiny_backbone
+    image_path, mask_path = _oblique_case(tmp_path)
+    base = ["inpaint", str(image_path), "--mask", str(mask_path), "--out", str(tmp_path / "o"),
+            "--backbone", str(config), "--weights", str(weights)]
+    assert main([*base, "--sampler", "ddim"]) == 2
+    assert "rectified-flow model" in capsys.readouterr().err
+    assert main([*base, "--start", "1.5"]) == 2
+    assert "start fraction must be in (0, 1]" in capsys.readouterr().err

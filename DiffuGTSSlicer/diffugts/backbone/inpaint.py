@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..errors import DiffuGTSError
 from ..progress import ProgressCallback, silent
 from .base import Conditioning
 from .sliding import decode_latent, encode_volume
@@ -89,7 +90,10 @@ def inpaint_latent(backbone, z: torch.Tensor, mask: torch.Tensor, cond: Conditio
     num_steps = int(num_steps or inference.get("num_steps", 10))
     start_fraction = float(start_fraction if start_fraction is not None else inference.get("start_fraction", 0.5))
     if not 0.0 < start_fraction <= 1.0:
-        raise ValueError("start_fraction must be in (0, 1]")
+        raise DiffuGTSError(f"the start fraction must be in (0, 1], not {start_fraction}",
+                            hint="1 starts from pure noise inside the mask; smaller keeps more of the input.")
+    if num_steps < 1:
+        raise DiffuGTSError(f"the number of steps must be at least 1, not {num_steps}")
     scheduler = backbone.sampler(sampler)
     steps = _schedule(backbone, scheduler, num_steps, start_fraction, z.shape)
     z = z.to(backbone.device)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..errors import DiffuGTSError
 from .config import BackboneConfig
 
 # Keyword arguments that only trade memory/speed on a given device; same parameters, same outputs.
@@ -61,14 +62,16 @@ def build_sampler(config: BackboneConfig, sampler: str | None = None):
     sampler = sampler or config.inference.get("sampler") or ("rflow" if kind == "RFlowScheduler" else "ddim")
     if kind == "RFlowScheduler":
         if sampler != "rflow":
-            raise ValueError(f"a rectified-flow model samples with 'rflow', not {sampler!r}")
+            raise DiffuGTSError(f"backbone {config.name} is a rectified-flow model: it samples with 'rflow', "
+                                f"not {sampler!r}", hint="Leave --sampler out, or pass --sampler rflow.")
         return schedulers.RFlowScheduler(**kwargs)
     if sampler == "ddim":
         kwargs.pop("variance_type", None)
         return schedulers.DDIMScheduler(**kwargs)
     if sampler == "ddpm":
         return schedulers.DDPMScheduler(**kwargs)
-    raise ValueError(f"sampler must be 'ddim' or 'ddpm' for a DDPM-trained model, not {sampler!r}")
+    raise DiffuGTSError(f"backbone {config.name} is DDPM-trained: the sampler must be 'ddim' or 'ddpm', "
+                        f"not {sampler!r}", hint="Leave --sampler out (DDIM), or pass --sampler ddim.")
 
 
 def count_parameters(module: torch.nn.Module) -> int:

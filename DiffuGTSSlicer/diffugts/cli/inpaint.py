@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="one output per seed")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the backbone's)")
     parser.add_argument("--start", type=float, help="start timestep as a fraction of the schedule, in (0, 1]")
-    parser.add_argument("--sampler", choices=("ddim", "ddpm", "rflow"), help="denoising scheduler")
+    parser.add_argument("--sampler", choices=("ddim", "ddpm", "rflow"),
+                        help="denoising scheduler: rflow for rectified-flow backbones; ddim (default) or ddpm for "
+                        "DDPM backbones (ddpm walks every training timestep from the start: slow)")
     parser.add_argument("--dilate", type=int, default=1, help="latent-voxel dilation of the mask (default 1)")
     parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
     parser.add_argument("--body-region", nargs=2, default=("chest", "abdomen"), metavar=("TOP", "BOTTOM"),
