@@ -13,8 +13,8 @@ class AttentionTrainingConfig:
     modality: str = "CT"
     cases_per_category: int = 6
     size: int = 64  # phantom voxels per axis
-    steps: int = 300
-    learning_rate: float = 3e-3
+    steps: int = 600
+    learning_rate: float = 1e-2
     negative_fraction: float = 0.25
     embed_dim: int = 32
     timestep: int = 100

@@ -2,7 +2,7 @@
 
 Each step draws one case, one wording of its category (name or synonym) and, with probability ``negative_fraction``, a prompt for another seen
 category in another organ whose target is empty: the heads must read the text, not just find
-anything abnormal. Loss: binary cross-entropy plus soft Dice on the model grid. Step ``n`` draws from
+anything abnormal. Loss: class-balanced binary cross-entropy plus soft Dice on the model grid. Step ``n`` draws from
 ``default_rng([seed, n])``, so a resumed run continues exactly as an uninterrupted one.
 """
 
@@ -29,6 +29,7 @@ from .heads import AttentionHeads, HeadsConfig
 from .infer import attention_logits, prompt_embeddings
 
 FINAL_NAME, STATE_NAME = "attention_heads.safetensors", "training_state.pt"
+MAX_POSITIVE_WEIGHT = 20.0
 
 
 @dataclass
@@ -69,9 +70,12 @@ def case_loss(heads: AttentionHeads, case: TrainingCase, abnormal: torch.Tensor,
               positive: bool) -> torch.Tensor:
     logits = case.encoded.grid.crop(attention_logits(heads, case.encoded, abnormal, normal))
     target = case.encoded.grid.crop(case.encoded.mask) if positive else torch.zeros_like(logits)
-    bce = F.binary_cross_entropy_with_logits(logits, target)
     if not positive:
-        return bce
+        return F.binary_cross_entropy_with_logits(logits, target)
+    # tumors are ~1% of the voxels: weigh them up to the background (capped) so 0.5 stays a useful threshold
+    positives = target.sum().clamp(min=1)
+    weight = ((target.numel() - positives) / positives).clamp(max=MAX_POSITIVE_WEIGHT)
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
     probability = torch.sigmoid(logits)
     dice = 1 - (2 * (probability * target).sum() + 1) / (probability.sum() + target.sum() + 1)
     return bce + dice
@@ -110,10 +114,29 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
         progress("train attention", (step + 1) / config.steps)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             _checkpoint(out_dir, heads, optimizer, config, step + 1, losses)
+    threshold, train_dice = choose_threshold(heads.eval(), cases, embeddings)
     report = {"config": asdict(config), "categories": categories, "steps": config.steps,
-              "final_loss": float(np.mean(losses[-20:])) if losses else None}
+              "final_loss": float(np.mean(losses[-20:])) if losses else None,
+              "threshold": threshold, "training_dice_at_threshold": train_dice}
     save_heads(heads, out_dir / FINAL_NAME, extra=report)
     return heads.eval(), report
+
+
+def choose_threshold(heads: AttentionHeads, cases: list[TrainingCase], embeddings: dict) -> tuple[float, float]:
+    """The probability threshold with the best mean Dice over the training cases (their own prompts)."""
+    thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2)
+    dice = np.zeros(len(thresholds))
+    with torch.no_grad():
+        for case in cases:
+            abnormal, normal = embeddings[case.category][0]
+            probability = torch.sigmoid(case.encoded.grid.crop(attention_logits(heads, case.encoded, abnormal, normal)))
+            target = case.encoded.grid.crop(case.encoded.mask) > 0.5
+            for n, threshold in enumerate(thresholds):
+                predicted = probability > threshold
+                overlap = (predicted & target).sum().item()
+                dice[n] += 2 * overlap / max(1, predicted.sum().item() + target.sum().item())
+    best = int(np.argmax(dice))
+    return float(thresholds[best]), float(dice[best] / max(1, len(cases)))
 
 
 def _checkpoint(out_dir: Path, heads: AttentionHeads, optimizer, config: AttentionTrainingConfig, step: int,
