@@ -21,6 +21,8 @@ install:
 
 demo: install
 	$(PYTHON) -m diffugts info $(DEMO_IMAGE)
+	$(PYTHON) -m diffugts attention $(DEMO_IMAGE) --prompt "lung tumor" --out demo-output
+	@echo "Attention map on the input's grid: demo-output/attention_1.nii.gz (open it over $(DEMO_IMAGE) in 3D Slicer)"
 
 # pytest exits 5 when it collects no test: that is a broken suite, said plainly.
 test: install
@@ -28,4 +30,4 @@ test: install
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
 clean:
-	rm -rf .venv build *.egg-info DiffuGTSSlicer/*.egg-info .pytest_cache
+	rm -rf .venv build *.egg-info DiffuGTSSlicer/*.egg-info .pytest_cache demo-output
