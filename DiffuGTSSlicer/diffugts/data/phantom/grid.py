@@ -105,15 +105,8 @@ def rasterize(grid: PhantomGrid, paints: Sequence[Paint], reference: np.ndarray 
         block = grid.block(*paint.shape.bounds())
         if block is None:
             continue
-        q = paint.shape.q(*grid.coords(block))
-        target = labels[block]
-        allowed = None if paint.within is None else np.isin((labels if reference is None else reference)[block],
-                                                             paint.within)
-        for threshold, label in paint.levels:
-            selected = q < threshold
-            if allowed is not None:
-                selected &= allowed
-            target[selected] = label
+        _paint(paint, paint.shape.q(*grid.coords(block)), labels[block],
+               (labels if reference is None else reference)[block])
     return labels
 
 
@@ -122,11 +115,15 @@ def labels_at(paints: Sequence[Paint], points: np.ndarray) -> np.ndarray:
     x, y, z = (np.asarray(points, dtype=np.float32)[:, axis] for axis in range(3))
     labels = np.zeros(len(x), dtype=np.uint8)
     for paint in paints:
-        q = paint.shape.q(x, y, z)
-        allowed = None if paint.within is None else np.isin(labels, paint.within)
-        for threshold, label in paint.levels:
-            selected = q < threshold
-            if allowed is not None:
-                selected &= allowed
-            labels[selected] = label
+        _paint(paint, paint.shape.q(x, y, z), labels, labels)
     return labels
+
+
+def _paint(paint: Paint, q: np.ndarray, target: np.ndarray, reference: np.ndarray) -> None:
+    """Write ``paint``'s labels into ``target`` (in place) where q is under each threshold, within its hosts."""
+    allowed = None if paint.within is None else np.isin(reference, paint.within)
+    for threshold, label in paint.levels:
+        selected = q < threshold
+        if allowed is not None:
+            selected &= allowed
+        target[selected] = label
