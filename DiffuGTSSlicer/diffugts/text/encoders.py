@@ -25,9 +25,12 @@ class TextEncoder(Protocol):
 
 
 def _offline() -> None:
-    """Model loading never touches the network: these libraries obey these switches."""
+    """Model loading never touches the network (these libraries obey these switches) and draws no bars of its own."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
 
 
 class SentenceTransformerEncoder:
