@@ -56,8 +56,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-
-
-def warn(message: str) -> None:
-    """Print a warning the way every command does."""
-    print(f"diffugts: warning: {message}", file=sys.stderr)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..errors import DiffuGTSError
+from .options import add_image_options, output_folder, warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,15 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compute, for each prompt, where the frozen diffusion features look more like the abnormal "
         "description than like the normal anatomy (a map in [0, 1]), and write it on the input's exact grid. "
         "Research software, not for clinical use.")
-    parser.add_argument("image", metavar="IMAGE", help="CT/MR image (NIfTI, NRRD, MHA, DICOM folder)")
+    add_image_options(parser)
     parser.add_argument("--prompt", action="append", required=True, metavar="TEXT",
                         help='what to look for, e.g. "kidney tumor"; repeat for several prompts')
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--heads", metavar="FILE", help="attention heads (.safetensors); default: the bundled ones")
-    parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
     parser.add_argument("--text-encoder", help="text encoder: 'minilm' or a local model folder "
                         "(default: the one the heads were trained with)")
-    parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
     parser.set_defaults(func=run)
 
 
@@ -37,12 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import for_mode
     from ..text import CachedTextEncoder, build_text_encoder, parse_prompt, relevance
     from ..text.prompts import RELEVANCE_THRESHOLD
-    from . import warn
 
     progress = for_mode(args.progress)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DiffuGTSError("--out must be a folder", path=out)
+    out = output_folder(args.out)
     image = read_volume(args.image)
     modality = args.modality or image.modality
     prompts = [parse_prompt(text, modality) for text in args.prompt]

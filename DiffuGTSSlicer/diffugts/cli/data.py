@@ -80,7 +80,7 @@ def run_phantom(args: argparse.Namespace) -> int:
 
 def run_cases(args: argparse.Namespace) -> int:
     from ..data.readers import read_dataset
-    from . import warn
+    from .options import warn
 
     cases = read_dataset(args.path, args.layout)
     progress = for_mode(args.progress)

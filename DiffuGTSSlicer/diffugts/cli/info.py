@@ -69,7 +69,7 @@ def _text(facts: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import warn
+    from .options import warn
 
     failures = 0
     for path in args.paths:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DiffuGTSError
+from .options import add_image_options, output_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,12 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Inpaint the masked region in the latent space of the frozen diffusion backbone (several "
         "seeds), decode, and write the pseudo-healthy scan and the VAE reconstruction of the input on the "
         "input's exact grid. Research software, not for clinical use.")
-    parser.add_argument("image", metavar="IMAGE", help="CT/MR image (NIfTI, NRRD, MHA, DICOM folder)")
+    add_image_options(parser)
     parser.add_argument("--mask", required=True, metavar="MASK", help="region to inpaint (nonzero), on the image grid")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--backbone", default="demo-ct",
                         help="backbone name (demo-ct, maisi-rflow-v2, maisi-ddpm-ct-v1) or config .json")
-    parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="one output per seed")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the backbone's)")
     parser.add_argument("--start", type=float, help="start timestep as a fraction of the schedule, in (0, 1]")
@@ -31,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="denoising scheduler: rflow for rectified-flow backbones; ddim (default) or ddpm for "
                         "DDPM backbones (ddpm walks every training timestep from the start: slow)")
     parser.add_argument("--dilate", type=int, default=1, help="latent-voxel dilation of the mask (default 1)")
-    parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
     parser.add_argument("--body-region", nargs=2, default=("chest", "abdomen"), metavar=("TOP", "BOTTOM"),
                         help="MAISI v1 body-region conditioning (head, chest, abdomen, pelvis)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -56,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not np.any(mask.array):
         raise DiffuGTSError("the mask is empty: nothing to inpaint", path=args.mask,
                             hint="Pass a mask with the region to replace set to a nonzero value.")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DiffuGTSError("--out must be a folder", path=out)
+    out = output_folder(args.out)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise DiffuGTSError("--device cuda asked for, but no CUDA GPU is available", hint="Use --device cpu.")
     backbone = build_backbone(args.backbone, weights=args.weights, device=args.device)
