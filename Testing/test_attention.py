@@ -199,3 +199,23 @@ def test_attention_command_errors_are_one_line(tmp_path, real_data_dir):
               home=tmp_path)
     assert mr.returncode == 2 and "does not model MR images" in mr.stderr and "Traceback" not in mr.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_attention_command_checks_its_outputs_before_any_model_work(tmp_path):
+    import shutil
+
+    from diffugts.demo import DEMO_IMAGE
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    bad_out = _cli(str(DEMO_IMAGE), "--prompt", "lung tumor", "--out", str(blocker / "sub"), home=tmp_path)
+    assert bad_out.returncode == 2 and "cannot create the output folder" in bad_out.stderr
+    assert "internal error" not in bad_out.stderr
+    # an input named like an output, inside --out: refused before anything is written
+    folder = tmp_path / "same"
+    folder.mkdir()
+    shutil.copy(DEMO_IMAGE, folder / "attention_2.nii.gz")
+    clash = _cli(str(folder / "attention_2.nii.gz"), "--prompt", "lung tumor", "--prompt", "nodule",
+                 "--out", str(folder), "--device", "auto", home=tmp_path)
+    assert clash.returncode == 2 and "an output would overwrite the input attention_2.nii.gz" in clash.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["attention_2.nii.gz"]

@@ -91,3 +91,25 @@ def test_progress_json_lines_parse():
     assert [parse_progress_line(line) for line in lines] == [("encode", 0.25), ("encode", 1.0)]
     assert parse_progress_line("some other output") is None
     assert parse_progress_line("DIFFUGTS_PROGRESS {not json") is None
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "attention", "--out", "x", "--steps", "0"],
+    ["train", "attention", "--out", "x", "--size", "-4"],
+    ["inpaint", "a.nii.gz", "--mask", "m.nii.gz", "--out", "x", "--steps", "0"],
+    ["inpaint", "a.nii.gz", "--mask", "m.nii.gz", "--out", "x", "--device", "gpu"],
+])
+def test_out_of_range_numbers_and_unknown_devices_are_refused_when_parsing(args, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "diffugts", *args], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is not a whole number of at least 1" in result.stderr or "invalid choice: 'gpu'" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_inpaint_refuses_repeated_seeds(tmp_path):
+    from diffugts.demo import DEMO_MASK
+
+    result = run("--progress", "none", "inpaint", str(DEMO_IMAGE), "--mask", str(DEMO_MASK), "--out",
+                 str(tmp_path / "out"), "--seeds", "0", "0")
+    assert result.returncode == 2 and "--seeds repeats a seed" in result.stderr

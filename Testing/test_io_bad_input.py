@@ -49,13 +49,16 @@ def test_volume_beyond_the_memory_budget_is_refused_before_loading(tmp_path, mon
     monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.001")
     with pytest.raises(InputError, match=r"needs about .* more than the memory budget of 1\.0 MB") as error:
         read_volume(path)
-    assert "--roi" in str(error.value)
+    assert "Crop it to the region of interest" in str(error.value)
 
 
-def test_memory_budget_setting_must_be_a_number(tmp_path, monkeypatch):
+@pytest.mark.parametrize("value", ["lots", "nan", "inf", "-2", "0"])
+def test_memory_budget_setting_must_be_a_positive_number(tmp_path, monkeypatch, value):
+    from diffugts.errors import DiffuGTSError
+
     path = write_volume(make_volume("LPS"), tmp_path / "a.nrrd")
-    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "lots")
-    with pytest.raises(Exception, match="DIFFUGTS_MEMORY_BUDGET_GB='lots' is not a number"):
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", value)
+    with pytest.raises(DiffuGTSError, match=f"DIFFUGTS_MEMORY_BUDGET_GB='{value}' is not a positive number of GB"):
         read_volume(path)
 
 

@@ -107,6 +107,24 @@ def test_failed_write_leaves_no_partial_file_and_keeps_the_old_one(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nrrd"]
 
 
+def test_outputs_get_the_users_usual_permissions_not_0600(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = write_volume(make_volume("LPS"), tmp_path / "out.nrrd")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_unwritable_output_place_is_a_clear_error(tmp_path):
+    blocker = write_volume(make_volume("LPS"), tmp_path / "file.nrrd")
+    with pytest.raises(DiffuGTSError, match="cannot write here"):
+        write_volume(make_volume("LPS"), blocker / "sub" / "out.nrrd")
+
+
 def test_unknown_output_format_is_refused(tmp_path):
     with pytest.raises(DiffuGTSError, match="cannot write a volume as '.png'"):
         write_volume(make_volume("LPS"), tmp_path / "out.png")

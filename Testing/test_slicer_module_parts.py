@@ -75,9 +75,11 @@ def test_segment_command_follows_the_engine_contract(tmp_path):
                             seed=3, modality="MR")
     command = engine_command(*segment_arguments(tmp_path / "in.nrrd", tmp_path / "out", parameters), python="py")
     assert shlex.join(command) == (
-        f"py -m diffugts --progress json segment {tmp_path}/in.nrrd --prompt 'kidney tumor' "
-        f"--prompt 'mass in the pancreatic head' --out {tmp_path}/out --device cpu --quality fast --seed 3 "
+        f"py -m diffugts --progress json segment {tmp_path}/in.nrrd '--prompt=kidney tumor' "
+        f"'--prompt=mass in the pancreatic head' --out {tmp_path}/out --device cpu --quality fast --seed 3 "
         "--modality MR")
+    # a prompt that starts with "-" stays the value of its option, not a new option
+    assert "--prompt=-x lesion" in segment_arguments("a", "b", Parameters(prompts=["-x lesion"]))
     assert "--modality" not in segment_arguments("a", "b", Parameters(prompts=["x"]))
     with pytest.raises(ValueError):
         segment_arguments("a", "b", Parameters())
@@ -134,7 +136,7 @@ def test_estimates_grow_with_size_and_quality_and_shrink_on_gpu():
     assert device.estimate_seconds(10**7, "best", True) < device.estimate_seconds(10**7, "best", False)
     assert device.describe_estimate(512 * 512 * 300, "balanced", "cpu", device.DeviceInfo("2")).endswith("on the CPU")
     gpu = device.DeviceInfo("2", "12", [{"name": "g", "memory_gb": 8}])
-    assert device.describe_estimate(100, "fast", "auto", gpu) == "About a minute or less on the GPU"
+    assert device.describe_estimate(100, "fast", "auto", gpu) == "Rough guess, not yet measured: a minute or less on the GPU"
 
 
 def test_engine_requirements_match_pyproject_apart_from_torch():

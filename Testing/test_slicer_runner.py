@@ -149,5 +149,5 @@ def test_logic_shows_the_engines_not_available_message_and_cleans_up(tmp_path, s
     assert seen.results == ["'diffugts segment' is not available yet in this version. "
                             "It is planned; 'diffugts --help' lists what works now."]
     assert seen.log[0].startswith(f"$ {sys.executable} -m diffugts --progress json segment {workspace}/input.nrrd "
-                                  "--prompt 'kidney tumor' --prompt 'liver lesion' --out")
+                                  "'--prompt=kidney tumor' '--prompt=liver lesion' --out")
     assert not workspace.exists()

@@ -42,10 +42,14 @@ def test_synonyms_land_near_each_other(minilm):
 
 
 def test_nonsense_prompts_are_recognised_as_not_findings(minilm):
-    prompts = [parse_prompt(t) for t in ("kidney tumor", "renal mass", "glioma", "banana bread recipe", "asdf qwerty")]
-    scores = relevance(minilm, prompts)
-    assert all(s > 0.5 for s in scores[:3]), scores
-    assert all(s < 0.3 for s in scores[3:]), scores
+    from diffugts.text.prompts import RELEVANCE_THRESHOLD
+
+    findings = ("kidney tumor", "renal mass", "glioma", "polyp", "ground glass opacity", "thickened bowel wall",
+                "enhancing lesion in the left frontal lobe", "mass in the pancreatic head")
+    nonsense = ("banana bread", "banana bread recipe", "asdf qwerty", "pizza", "chocolate cake", "my car is red")
+    scores = relevance(minilm, [parse_prompt(t) for t in findings + nonsense])
+    assert all(s > RELEVANCE_THRESHOLD + 0.1 for s in scores[:len(findings)]), scores
+    assert all(s < RELEVANCE_THRESHOLD for s in scores[len(findings):]), scores
 
 
 def test_cache_is_hit_on_the_second_call_and_gives_the_same_vectors(minilm, tmp_path):

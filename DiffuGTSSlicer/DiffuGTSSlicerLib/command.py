@@ -32,8 +32,8 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
     if not parameters.prompts:
         raise ValueError("at least one prompt is needed")
     arguments = ["segment", str(image)]
-    for prompt in parameters.prompts:
-        arguments += ["--prompt", prompt]
+    # "--prompt=TEXT" in one word, so that a prompt starting with "-" is not read as an option
+    arguments += [f"--prompt={prompt}" for prompt in parameters.prompts]
     arguments += ["--out", str(out_dir), "--device", parameters.device, "--quality", parameters.quality,
                   "--seed", str(parameters.seed)]
     if parameters.modality != "auto":

@@ -63,5 +63,5 @@ def describe_estimate(voxels: int, quality: str, device: str, info: DeviceInfo) 
     minutes = estimate_seconds(voxels, quality, on_gpu) / 60.0
     where = _("on the GPU") if on_gpu else _("on the CPU")
     if minutes < 1.0:
-        return _("About a minute or less {where}").format(where=where)
-    return _("About {minutes:.0f} min {where}").format(minutes=minutes, where=where)
+        return _("Rough guess, not yet measured: a minute or less {where}").format(where=where)
+    return _("Rough guess, not yet measured: about {minutes:.0f} min {where}").format(minutes=minutes, where=where)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import psutil
@@ -19,11 +20,12 @@ def budget_bytes() -> int:
         try:
             gigabytes = float(value)
         except ValueError:
+            gigabytes = math.nan
+        if not (math.isfinite(gigabytes) and gigabytes > 0):
             from .errors import DiffuGTSError
 
-            raise DiffuGTSError(
-                f"{BUDGET_ENV}={value!r} is not a number", hint="Set it to a size in GB, for example 8."
-            ) from None
+            raise DiffuGTSError(f"{BUDGET_ENV}={value!r} is not a positive number of GB",
+                                hint="Set it to a size in GB, for example 8, or unset it.")
         return int(gigabytes * 1024**3)
     return int(psutil.virtual_memory().available * 0.8)
 

@@ -87,7 +87,7 @@ def inpaint_latent(backbone, z: torch.Tensor, mask: torch.Tensor, cond: Conditio
                    progress: ProgressCallback = silent, stage: str = "inpaint") -> torch.Tensor:
     """Regenerate the masked part of latent ``z`` (``mask`` on the latent grid, 1 = regenerate)."""
     inference = backbone.config.inference
-    num_steps = int(num_steps or inference.get("num_steps", 10))
+    num_steps = int(num_steps if num_steps is not None else inference.get("num_steps", 10))
     start_fraction = float(start_fraction if start_fraction is not None else inference.get("start_fraction", 0.5))
     if not 0.0 < start_fraction <= 1.0:
         raise DiffuGTSError(f"the start fraction must be in (0, 1], not {start_fraction}",

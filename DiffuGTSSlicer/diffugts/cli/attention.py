@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import DiffuGTSError
-from .options import add_image_options, output_folder, warn
+from .options import add_image_options, output_folder, torch_device, warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from ..text.prompts import RELEVANCE_THRESHOLD
 
     progress = for_mode(args.progress)
-    out = output_folder(args.out)
     image = read_volume(args.image)
+    names = [f"attention_{n}.nii.gz" for n in range(1, len(args.prompt) + 1)] + ["attention.json"]
+    out = output_folder(args.out, names)
     modality = args.modality or image.modality
     prompts = [parse_prompt(text, modality) for text in args.prompt]
     heads, _ = load_heads(args.heads or bundled_heads_path())
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if text_encoder.dim != heads.config.text_dim:
         raise DiffuGTSError(f"the heads expect {heads.config.text_dim}-dimensional text embeddings, the text encoder "
                             f"gives {text_encoder.dim}", hint=f"Use --text-encoder {heads.config.text_encoder}.")
-    backbone = build_backbone(heads.config.backbone, weights=args.weights)
+    backbone = build_backbone(heads.config.backbone, weights=args.weights, device=torch_device(args.device))
     encoded = encode_for_attention(backbone, image, timestep=heads.config.timestep, modality=modality,
                                    progress=progress)
     scores = relevance(text_encoder, prompts)
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             warn(f"prompt {prompt.text!r} does not look like a finding (relevance {score:.2f}); "
                  "its map is not meaningful")
         volume = attention_map(heads, text_encoder, encoded, prompt)
-        path = write_volume(volume, out / f"attention_{number}.nii.gz")
+        path = write_volume(volume, out / names[number - 1])
         progress("attention", number / len(prompts))
         report.append({"prompt": prompt.text, "file": path.name, "organ": prompt.organ_name,
                        "relevance": round(score, 3), "max": round(float(volume.array.max()), 4)})

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DiffuGTSError
-from .options import add_image_options, output_folder
+from .options import add_image_options, output_folder, positive_int, torch_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,15 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", default="demo-ct",
                         help="backbone name (demo-ct, maisi-rflow-v2, maisi-ddpm-ct-v1) or config .json")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="one output per seed")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the backbone's)")
+    parser.add_argument("--steps", type=positive_int, help="denoising steps (default: the backbone's)")
     parser.add_argument("--start", type=float, help="start timestep as a fraction of the schedule, in (0, 1]")
     parser.add_argument("--sampler", choices=("ddim", "ddpm", "rflow"),
                         help="denoising scheduler: rflow for rectified-flow backbones; ddim (default) or ddpm for "
                         "DDPM backbones (ddpm walks every training timestep from the start: slow)")
-    parser.add_argument("--dilate", type=int, default=1, help="latent-voxel dilation of the mask (default 1)")
+    parser.add_argument("--dilate", type=int, choices=range(0, 9), default=1, metavar="0-8",
+                        help="latent-voxel dilation of the mask (default 1)")
     parser.add_argument("--body-region", nargs=2, default=("chest", "abdomen"), metavar=("TOP", "BOTTOM"),
                         help="MAISI v1 body-region conditioning (head, chest, abdomen, pelvis)")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.set_defaults(func=run)
 
 
@@ -54,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
     if not np.any(mask.array):
         raise DiffuGTSError("the mask is empty: nothing to inpaint", path=args.mask,
                             hint="Pass a mask with the region to replace set to a nonzero value.")
-    out = output_folder(args.out)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DiffuGTSError("--device cuda asked for, but no CUDA GPU is available", hint="Use --device cpu.")
-    backbone = build_backbone(args.backbone, weights=args.weights, device=args.device)
+    suffix = ".nii.gz"
+    out = output_folder(args.out, [f"pseudo_healthy{suffix}", f"reconstruction{suffix}", "report.json",
+                                   *(f"pseudo_healthy_seed{seed}{suffix}" for seed in args.seeds)])
+    if len(set(args.seeds)) != len(args.seeds):
+        raise DiffuGTSError("--seeds repeats a seed: each seed gives the same sample every time",
+                            hint="Give distinct seeds, for example --seeds 0 1 2.")
+    backbone = build_backbone(args.backbone, weights=args.weights, device=torch_device(args.device))
     config = backbone.config
     tensor, mask_tensor, grid = to_model_grid(image, config, modality=args.modality, mask=mask)
     voxels = int(np.prod(grid.padded))
@@ -75,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
                          start_fraction=args.start, sampler=args.sampler, dilate=args.dilate, progress=progress)
     timings["inpaint_s"] = time.time() - t0
     t0 = time.time()
-    suffix = ".nii.gz"
     written = {}
     pseudo = [from_model_grid(p, grid) for p in result.pseudo_healthy]
     mean = pseudo[0].like(np.mean([p.array for p in pseudo], axis=0).astype(np.float32))

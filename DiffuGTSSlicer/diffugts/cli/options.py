@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,19 +11,56 @@ from ..errors import DiffuGTSError
 
 
 def add_image_options(parser: argparse.ArgumentParser) -> None:
-    """IMAGE, --out DIR, --weights DIR and --modality, as every model-running command takes them."""
+    """IMAGE, --out, --weights, --modality and --device, as every model-running command takes them."""
     parser.add_argument("image", metavar="IMAGE", help="CT/MR image (NIfTI, NRRD, MHA, DICOM folder)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
     parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the networks run (default auto: a CUDA GPU when there is one)")
 
 
-def output_folder(path: str | Path) -> Path:
-    """The --out folder, refused when it is an existing file (it is created when results are written)."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def torch_device(name: str) -> str:
+    """'auto' -> 'cuda' when a CUDA GPU is usable, else 'cpu'; 'cuda' without one is a clear error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DiffuGTSError("--device cuda asked for, but no CUDA GPU is available", hint="Use --device cpu or auto.")
+    return name
+
+
+def output_folder(path: str | Path, names: list[str] | tuple[str, ...] = ()) -> Path:
+    """The --out folder, created and checked before any work: writable, and none of ``names`` is an input."""
+    from ..io.safe_write import is_input
+
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise DiffuGTSError("--out must be a folder, and this is a file", path=out,
                             hint="Give a new or existing folder; it is created if needed.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DiffuGTSError(f"cannot create the output folder ({error.strerror or error})", path=out,
+                            hint="Choose a folder you can write to.") from None
+    if not os.access(out, os.W_OK):
+        raise DiffuGTSError("the output folder is not writable", path=out, hint="Choose a folder you can write to.")
+    for name in names:
+        if is_input(out / name):
+            raise DiffuGTSError(f"an output would overwrite the input {name}", path=out / name,
+                                hint="Choose another --out folder; inputs are never modified.")
     return out
 
 

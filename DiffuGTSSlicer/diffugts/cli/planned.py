@@ -17,7 +17,8 @@ PLANNED = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     for name, summary in PLANNED.items():
-        parser = subparsers.add_parser(name, help=f"{summary} (not available yet)", add_help=False)
+        parser = subparsers.add_parser(name, help=f"{summary} (not available yet)", add_help=False,
+                                       prefix_chars="\0")  # every argument, --help included, goes to REMAINDER
         parser.add_argument("rest", nargs=argparse.REMAINDER)
         parser.set_defaults(func=_not_available, command_name=name)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..attention.config import AttentionTrainingConfig
 from ..errors import DiffuGTSError
+from .options import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,10 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attention.add_argument("--backbone", default=defaults.backbone, help="frozen backbone (default demo-ct)")
     attention.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files")
     attention.add_argument("--text-encoder", default=defaults.text_encoder, help="'minilm' or a local model folder")
-    attention.add_argument("--steps", type=int, default=defaults.steps, help=f"default {defaults.steps}")
-    attention.add_argument("--cases-per-category", type=int, default=defaults.cases_per_category,
+    attention.add_argument("--steps", type=positive_int, default=defaults.steps, help=f"default {defaults.steps}")
+    attention.add_argument("--cases-per-category", type=positive_int, default=defaults.cases_per_category,
                            help=f"phantoms per seen category (default {defaults.cases_per_category})")
-    attention.add_argument("--size", type=int, default=defaults.size, help=f"phantom voxels per axis (default "
+    attention.add_argument("--size", type=positive_int, default=defaults.size, help=f"phantom voxels per axis (default "
                            f"{defaults.size})")
     attention.add_argument("--seed", type=int, default=defaults.seed, help="seed (default 0): same seed, same heads")
     attention.set_defaults(func=run_attention)

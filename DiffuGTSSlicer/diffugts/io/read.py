@@ -248,7 +248,7 @@ def _check_header(path: Path, dimension: int, size: tuple[int, ...], components:
             f"volume of {'x'.join(map(str, size[:3]))} voxels needs about {format_bytes(needed)}, "
             f"more than the memory budget of {format_bytes(budget)}",
             path=path,
-            hint="Crop it to the region of interest (--roi), downsample it, "
+            hint="Crop it to the region of interest or downsample it (for example in 3D Slicer), "
             "or raise the budget with DIFFUGTS_MEMORY_BUDGET_GB on a machine with more memory.",
         )
 

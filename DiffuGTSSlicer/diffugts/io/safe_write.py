@@ -41,13 +41,24 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             path=target,
             hint="Choose another output name or folder; inputs are never modified.",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
     suffix = compound_suffix(target)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    except OSError as error:
+        raise DiffuGTSError(f"cannot write here ({error.strerror or error})", path=target,
+                            hint="Choose an output folder you can write to.") from None
     os.close(handle)
     temp = Path(temp_name)
     try:
         yield temp
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
