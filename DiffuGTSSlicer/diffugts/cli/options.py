@@ -43,20 +43,21 @@ def torch_device(name: str) -> str:
 
 
 def output_folder(path: str | Path, names: list[str] | tuple[str, ...] = ()) -> Path:
-    """The --out folder, created and checked before any work: writable, and none of ``names`` is an input."""
+    """The --out folder, checked before any work without creating it: it could be created and written to,
+    and none of ``names`` in it is an input file. It is made when the first result is written."""
     from ..io.safe_write import is_input
 
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise DiffuGTSError("--out must be a folder, and this is a file", path=out,
                             hint="Give a new or existing folder; it is created if needed.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DiffuGTSError(f"cannot create the output folder ({error.strerror or error})", path=out,
-                            hint="Choose a folder you can write to.") from None
-    if not os.access(out, os.W_OK):
-        raise DiffuGTSError("the output folder is not writable", path=out, hint="Choose a folder you can write to.")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise DiffuGTSError(f"cannot create the output folder: {existing} is a file", path=out,
+                            hint="Choose a folder you can write to.")
+    if not os.access(existing, os.W_OK):
+        raise DiffuGTSError(f"cannot create the output folder: {existing} is not writable", path=out,
+                            hint="Choose a folder you can write to.")
     for name in names:
         if is_input(out / name):
             raise DiffuGTSError(f"an output would overwrite the input {name}", path=out / name,
