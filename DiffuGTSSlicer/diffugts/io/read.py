@@ -153,7 +153,7 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
     For .nii.gz the gzip trailer's ISIZE (uncompressed length mod 2**32) settles it in O(1); only when it
     disagrees (truncation, or a multi-member gzip) is the stream decompressed and counted.
     """
-    itemsize = sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
+    itemsize = _itemsize(pixel_id)
     truncated = InputError(
         "file is truncated: it holds fewer voxels than its header says",
         path=path,
@@ -181,6 +181,11 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
         raise truncated from None
     if length < expected:
         raise truncated
+
+
+def _itemsize(pixel_id: int) -> int:
+    """Bytes per voxel of a SimpleITK scalar pixel type."""
+    return sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
 
 
 def _gzip_isize(path: Path) -> int:
@@ -241,8 +246,7 @@ def _check_header(path: Path, dimension: int, size: tuple[int, ...], components:
             hint="The file holds no voxels; re-export it.",
         )
     voxels = int(np.prod(size, dtype=np.int64))  # a 4D file is read whole before one channel is kept
-    itemsize = sitk.GetArrayViewFromImage(sitk.Image([1, 1], pixel_id)).itemsize
-    needed, budget = pipeline_bytes(voxels, itemsize), budget_bytes()
+    needed, budget = pipeline_bytes(voxels, _itemsize(pixel_id)), budget_bytes()
     if needed > budget:
         raise InputError(
             f"volume of {'x'.join(map(str, size[:3]))} voxels needs about {format_bytes(needed)}, "
