@@ -13,10 +13,11 @@ HOME_ENV = "DIFFUGTS_HOME"
 def data_dir() -> Path:
     """Downloaded model weights and other user data ($DIFFUGTS_HOME, else the platform's user data folder)."""
     configured = os.environ.get(HOME_ENV)
-    return Path(configured) if configured else Path(platformdirs.user_data_dir("diffugts", appauthor=False))
+    return Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("diffugts", appauthor=False))
 
 
 def cache_dir() -> Path:
     """Recomputable caches (text embeddings, features): $DIFFUGTS_HOME/cache, else the user cache folder."""
     configured = os.environ.get(HOME_ENV)
-    return Path(configured) / "cache" if configured else Path(platformdirs.user_cache_dir("diffugts", appauthor=False))
+    return Path(configured).expanduser() / "cache" if configured else \
+        Path(platformdirs.user_cache_dir("diffugts", appauthor=False))

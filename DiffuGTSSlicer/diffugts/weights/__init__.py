@@ -1,13 +1,11 @@
 """Model weights the user chose to download: a manifest (data), consent, resumable download, sha256, store."""
 
 from .manager import (
-    HOME_ENV,
     MANIFEST_ENV,
     FileEntry,
     Package,
     delete,
     download,
-    home,
     installed_dir,
     load_manifest,
     package_status,
@@ -16,13 +14,11 @@ from .manager import (
 )
 
 __all__ = [
-    "HOME_ENV",
     "MANIFEST_ENV",
     "FileEntry",
     "Package",
     "delete",
     "download",
-    "home",
     "installed_dir",
     "load_manifest",
     "package_status",

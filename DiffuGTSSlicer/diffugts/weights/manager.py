@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import DiffuGTSError
-from ..paths import HOME_ENV  # noqa: F401 - re-exported
+from ..paths import data_dir
 from ..progress import ProgressCallback, silent
 
 MANIFEST_ENV = "DIFFUGTS_WEIGHTS_MANIFEST"
@@ -31,15 +31,8 @@ RECORD = ".diffugts-install.json"
 CHUNK = 1 << 20
 
 
-def home() -> Path:
-    """The engine's data directory: $DIFFUGTS_HOME, else the platform's user data dir (diffugts.paths)."""
-    from ..paths import data_dir
-
-    return data_dir().expanduser()
-
-
 def weights_root() -> Path:
-    return home() / "weights"
+    return data_dir() / "weights"
 
 
 @dataclass(frozen=True)
