@@ -30,7 +30,7 @@ def encode_for_attention(backbone, volume: Volume, *, timestep: int, modality: s
                          mask: Volume | None = None, progress: ProgressCallback = silent) -> EncodedVolume:
     image, mask_tensor, grid = to_model_grid(volume, backbone.config, modality=modality, mask=mask)
     latent = encode_volume(backbone, image, progress=progress)
-    conditioning = Conditioning(spacing_mm=grid.spacing_mm, modality=grid.modality)
+    conditioning = grid.conditioning()
     features = frozen_features(backbone, image, latent, conditioning, timestep)
     progress("features", 1.0)
     return EncodedVolume(image, latent, features, grid, conditioning, mask_tensor)

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import DiffuGTSError
 from ..io import Reorientation, Volume, to_ras
+from .base import Conditioning
 from .config import BackboneConfig
 from .intensity import IntensityMap, intensity_map, modality_family
 
@@ -34,6 +35,10 @@ class ModelGrid:
     def crop(self, tensor: torch.Tensor) -> torch.Tensor:
         x, y, z = self.resized
         return tensor[..., :x, :y, :z]
+
+    def conditioning(self, top_region: str = "chest", bottom_region: str = "abdomen") -> Conditioning:
+        """What the networks are told about this volume: its model-grid spacing, modality, body region."""
+        return Conditioning(tuple(self.spacing_mm), self.modality, top_region, bottom_region)
 
 
 def size_multiple(config: BackboneConfig) -> int:

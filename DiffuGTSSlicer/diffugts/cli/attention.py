@@ -64,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}  {prompt.text!r}  max {volume.array.max():.3f}")
     with atomic_output(out / "attention.json") as temp:
         temp.write_text(json.dumps({"image": str(args.image), "backbone": backbone.config.name,
-                                    "heads": str(args.heads or bundled_heads_path()), "maps": report}, indent=1))
+                                    "heads": str(args.heads or bundled_heads_path()), "maps": report}, indent=1),
+                        encoding="utf-8")
     return 0

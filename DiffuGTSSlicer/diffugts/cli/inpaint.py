@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..backbone import Conditioning, build_backbone
+    from ..backbone import build_backbone
     from ..backbone.grid import from_model_grid, to_model_grid
     from ..backbone.inpaint import inpaint
     from ..io import read_volume, write_volume
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
                             f"{format_bytes(budget_bytes())} allowed", path=args.image,
                             hint="Crop the image around the mask, or raise DIFFUGTS_MEMORY_BUDGET_GB.")
     timings["prepare_s"] = time.time() - started
-    modality = "ct" if grid.modality == "ct" else "mri"
-    cond = Conditioning(tuple(grid.spacing_mm), modality, *args.body_region)
+    cond = grid.conditioning(*args.body_region)
     t0 = time.time()
     with torch.no_grad():
         result = inpaint(backbone, tensor, mask_tensor, cond, seeds=args.seeds, num_steps=args.steps,
