@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import time
 
 import numpy as np
@@ -14,7 +15,19 @@ from diffugts.io import Volume, read_volume
 
 
 def write_dicom_series(folder, volume: Volume, series_uid: str, modality: str = "CT", prefix: str = "") -> None:
-    """One DICOM file per k-slice with the position, orientation and spacing tags a scanner writes."""
+    """One DICOM file per k-slice with the position, orientation and spacing tags a scanner writes.
+
+    GDCM's DICOM writer switches the process locale to "C" (Python then opens text as ASCII); the
+    locale is restored afterwards so later tests see the process as it was.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_slices(folder, volume, series_uid, modality, prefix)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_slices(folder, volume: Volume, series_uid: str, modality: str, prefix: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     image = sitk.GetImageFromArray(volume.array)
     image.SetSpacing(volume.spacing)
@@ -89,6 +102,12 @@ def test_truncated_middle_slice_is_refused_not_read_with_a_gap(tmp_path):
     with pytest.raises(InputError, match="slices are missing or unevenly spaced") as error:
         read_volume(tmp_path / "series")
     assert "re-export the complete series" in str(error.value)
+
+
+def test_writing_a_series_leaves_the_text_encoding_as_it_was(tmp_path):
+    before = locale.getpreferredencoding(False)
+    write_dicom_series(tmp_path / "series", _volume((3, 12, 10)), "1.2.826.0.1.3680043.2.1125.50")
+    assert locale.getpreferredencoding(False) == before
 
 
 def test_unreadable_files_beside_a_series_are_named(tmp_path):
