@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from pathlib import Path
@@ -12,7 +11,9 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..memory import budget_bytes, format_bytes, pipeline_bytes
+from .itk_messages import captured_itk_messages
 from .modality import guess_modality
+from .nifti_header import HEADER_BYTES, open_nifti, parse_nifti_header
 from .safe_write import compound_suffix, register_input
 from .volume import Grid, Volume
 
@@ -20,14 +21,27 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 SPACING_RANGE_MM = (0.01, 100.0)
 ORTHONORMAL_TOLERANCE = 1e-3
 _CONVERT_HINT = "Convert it to NIfTI (.nii.gz) or NRRD, for example with 3D Slicer's Save dialog."
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 def read_volume(path: str | Path, *, channel: int | None = None) -> Volume:
     """Read one image file or a DICOM series folder; every problem raises an InputError naming the file.
 
     ``channel`` picks one volume of a 4D file (for example one MR sequence of an MSD brain-tumour image).
+    What ITK prints while reading becomes one-line warnings on the volume (or nothing, when reading fails).
     """
     path = Path(path)
+    with captured_itk_messages() as itk:
+        volume, files = _read(path, channel)
+    volume.warnings.extend(_itk_warnings(path, itk.lines()))
+    for file in files:
+        register_input(file)
+    register_input(path)
+    return volume
+
+
+def _read(path: Path, channel: int | None) -> tuple[Volume, list[Path]]:
+    """The validated volume at ``path`` and the files it was read from."""
     if not path.exists():
         raise InputError("file or folder does not exist", path=path, hint="Check the path and its spelling.")
     if path.is_dir():
@@ -43,10 +57,15 @@ def read_volume(path: str | Path, *, channel: int | None = None) -> Volume:
     modality, reason = guess_modality(volume.array, path=str(path), dicom_modality=dicom_modality)
     volume.modality = modality
     volume.metadata["modality_reason"] = reason
-    for file in files:
-        register_input(file)
-    register_input(path)
-    return volume
+    return volume, files
+
+
+def _itk_warnings(path: Path, messages: list[str]) -> list[str]:
+    """ITK's messages as volume warnings naming the file, at most three and a count of the rest."""
+    shown = [f"{path}: ITK: {m.replace(str(path), 'the file')}" for m in messages[:3]]
+    if len(messages) > 3:
+        shown.append(f"{path}: ITK printed {len(messages) - 3} more messages while reading it.")
+    return shown
 
 
 def _check_suffix(path: Path) -> None:
@@ -62,6 +81,8 @@ def _check_suffix(path: Path) -> None:
 
 def _header(path: Path) -> sitk.ImageFileReader:
     """A reader that has read the file's header, or an InputError."""
+    if compound_suffix(path) in _NIFTI_SUFFIXES:
+        _check_nifti_header(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -83,7 +104,8 @@ def read_grid(path: str | Path) -> Grid:
     path = Path(path)
     if not path.is_file():
         raise InputError("file does not exist", path=path, hint="Check the path and its spelling.")
-    reader = _header(path)
+    with captured_itk_messages():  # a Grid has no warnings; what ITK says about a header that it read is dropped
+        reader = _header(path)
     dimension, axes = reader.GetDimension(), min(reader.GetDimension(), 3)
     direction = np.eye(3)
     direction[:axes, :axes] = np.asarray(reader.GetDirection(), dtype=float).reshape(dimension, dimension)[:axes, :axes]
@@ -98,7 +120,7 @@ def _read_file(path: Path, channel: int | None) -> sitk.Image:
     reader = _header(path)
     _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(),
                   channel)
-    if compound_suffix(path) in (".nii", ".nii.gz"):
+    if compound_suffix(path) in _NIFTI_SUFFIXES:
         _check_nifti_length(path, reader.GetSize(), reader.GetPixelID())
     try:
         return reader.Execute()
@@ -161,26 +183,64 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
     )
     gzipped = compound_suffix(path) == ".nii.gz"
     try:
-        with (gzip.open if gzipped else open)(path, "rb") as stream:
-            header = stream.read(540)
-            order = "<" if struct.unpack("<i", header[:4])[0] in (348, 540) else ">"
-            if struct.unpack(order + "i", header[:4])[0] == 540:
-                offset = struct.unpack(order + "q", header[168:176])[0]
-            else:
-                offset = int(struct.unpack(order + "f", header[108:112])[0])
-            expected = offset + int(np.prod(size, dtype=np.int64)) * itemsize
+        with open_nifti(path) as stream:
+            raw = stream.read(HEADER_BYTES)
+            header = parse_nifti_header(raw)
+            if header is None:
+                raise truncated
+            expected = header.vox_offset + int(np.prod(size, dtype=np.int64)) * itemsize
             if not gzipped:
                 length = path.stat().st_size
             elif _gzip_isize(path) == expected % 2**32:
                 return
             else:
-                length = len(header)
+                length = len(raw)
                 while chunk := stream.read(1 << 22):
                     length += len(chunk)
     except (EOFError, OSError, zlib.error, struct.error):
         raise truncated from None
     if length < expected:
         raise truncated
+
+
+def _check_nifti_header(path: Path) -> None:
+    """Refuse NIfTI-2 (ITK reads NIfTI-1 only) and a sheared sform, which ITK would silently swap for the qform
+    (or refuse with a vague error), each with a clear message.
+
+    The qform is a rotation by construction, so only the sform (used when sform_code > 0) can be skewed.
+    Its columns are divided by their lengths (the voxel spacing it implies) before the orthonormality check;
+    a length that differs from pixdim is ITK's "unexpected scales" warning, not an error. An unreadable
+    header is left for ITK to report.
+    """
+    try:
+        with open_nifti(path) as stream:
+            header = parse_nifti_header(stream.read(HEADER_BYTES))
+    except (EOFError, OSError, zlib.error):
+        return
+    if header is None:
+        return
+    if header.version == 2:
+        raise InputError("NIfTI-2 files cannot be read (the ITK library that reads images reads NIfTI-1 only)",
+                         path=path, hint="Convert it to NIfTI-1 or NRRD, for example with nibabel.")
+    if header.sform_code <= 0:
+        return
+    axes = header.sform[:, :3]
+    lengths = np.linalg.norm(axes, axis=0)
+    _check_orthonormal(np.divide(axes, lengths, out=np.zeros_like(axes), where=lengths > 0), path,
+                       "direction in the NIfTI sform")
+
+
+def _check_orthonormal(direction: np.ndarray, path: Path, what: str) -> None:
+    """Refuse a direction matrix whose columns are not perpendicular unit vectors."""
+    deviation = float(np.abs(direction.T @ direction - np.eye(3)).max())
+    if not deviation <= ORTHONORMAL_TOLERANCE:
+        raise InputError(
+            f"{what} is not orthonormal: the axes are skewed (sheared) or scaled "
+            f"(deviation {deviation:.3g}, tolerance {ORTHONORMAL_TOLERANCE:g})",
+            path=path,
+            hint="Resample it onto an orthogonal grid (for example with 3D Slicer's "
+            "'Resample Scalar/Vector/DWI Volume' module) or fix the header, and save a copy.",
+        )
 
 
 def _itemsize(pixel_id: int) -> int:
@@ -273,12 +333,7 @@ def _to_volume(image: sitk.Image, path: Path, channel: int) -> Volume:
             "and save a copy.",
         )
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    if not np.allclose(direction.T @ direction, np.eye(3), atol=ORTHONORMAL_TOLERANCE):
-        raise InputError(
-            "direction matrix is not orthonormal (the axes are skewed or scaled)",
-            path=path,
-            hint="Resample the image onto an orthogonal grid, or fix the header, and save a copy.",
-        )
+    _check_orthonormal(direction, path, "direction matrix")
     array = sitk.GetArrayFromImage(image)
     if np.issubdtype(array.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(array)))
