@@ -77,7 +77,7 @@ def markdown(summary: Sequence[dict[str, str]], title: str = "") -> str:
         cells = [row["group"], row["method"], row["tumor_cases"], row["healthy_cases"],
                  _plus_minus(row, "dice"), _plus_minus(row, "nsd"), _plus_minus(row, "hd95_mm", 1),
                  row["hd95_nan"], row["presence_auroc"], _rounded(row["healthy_predicted_ml_mean"], 1),
-                 _rounded(row["seconds_mean"], 1)]
+                 _rounded(row["seconds_mean"], 2)]
         if len(header) > len(cells):
             cells.append(f"{row['skipped']} / {row['errors']}")
         lines.append("| " + " | ".join(cells) + " |")
