@@ -1,4 +1,4 @@
-"""``diffugts train backbone|attention ...``: training commands (``train refine`` joins later)."""
+"""``diffugts train backbone|attention|refine ...``: training commands."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 from ..attention.config import AttentionTrainingConfig
 from ..errors import DiffuGTSError
+from ..segment.training_config import RefineTrainingConfig
 from .options import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="train the demo backbone and the attention heads",
+    parser = subparsers.add_parser("train", help="train the demo backbone, the attention heads and the refinement head",
                                    description="Training commands. Each reads a JSON training config.")
     targets = parser.add_subparsers(dest="target", metavar="TARGET")
     backbone = targets.add_parser(
@@ -43,6 +44,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            f"{defaults.size})")
     attention.add_argument("--seed", type=int, default=defaults.seed, help="seed (default 0): same seed, same heads")
     attention.set_defaults(func=run_attention)
+    refine = targets.add_parser(
+        "refine", help="train the refinement head on the seen categories of a zero-shot split",
+        description="Train the residual refinement head on phantoms of the split's seen tumor categories, with "
+        "the frozen backbone and the trained attention heads in the loop. Resumable: run the same command again to "
+        "continue an interrupted run. Writes refine_head.safetensors into --out.")
+    refine_defaults = RefineTrainingConfig()
+    refine.add_argument("--split", default=refine_defaults.split, help=f"zero-shot split (default {refine_defaults.split})")
+    refine.add_argument("--out", required=True, metavar="DIR", help="output folder (checkpoints, final head)")
+    refine.add_argument("--backbone", default=refine_defaults.backbone, help="frozen backbone (default demo-ct)")
+    refine.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files")
+    refine.add_argument("--heads", metavar="FILE", help="attention heads (default: the bundled ones)")
+    refine.add_argument("--steps", type=positive_int, default=refine_defaults.steps,
+                        help=f"default {refine_defaults.steps}")
+    refine.add_argument("--cases-per-category", type=positive_int, default=refine_defaults.cases_per_category,
+                        help=f"phantoms per seen category (default {refine_defaults.cases_per_category})")
+    refine.add_argument("--healthy-cases", type=int, default=refine_defaults.healthy_cases,
+                        help=f"healthy phantoms (default {refine_defaults.healthy_cases})")
+    refine.add_argument("--size", type=positive_int, default=refine_defaults.size,
+                        help=f"phantom voxels per axis (default {refine_defaults.size})")
+    refine.add_argument("--seed", type=int, default=refine_defaults.seed, help="seed (default 0): same seed, same head")
+    refine.set_defaults(func=run_refine)
     parser.set_defaults(func=lambda args: _no_target(parser))
 
 
@@ -85,4 +107,22 @@ def run_attention(args: argparse.Namespace) -> int:
     _, report = train_attention(backbone, text_encoder, config, args.out, progress=for_mode(args.progress))
     print(f"{Path(args.out) / 'attention_heads.safetensors'}: trained on {', '.join(report['categories'])} "
           f"({report['steps']} steps, final loss {report['final_loss']:.3f})")
+    return 0
+
+
+def run_refine(args: argparse.Namespace) -> int:
+    from ..progress import for_mode
+    from ..segment import Segmenter
+    from ..segment.refine import RefineConfig, RefineHead
+    from ..segment.train import FINAL_NAME, train_refine
+
+    config = RefineTrainingConfig(split=args.split, backbone=args.backbone, steps=args.steps,
+                                  cases_per_category=args.cases_per_category, healthy_cases=max(0, args.healthy_cases),
+                                  size=args.size, seed=args.seed)
+    head = RefineHead(RefineConfig(channels=config.channels, backbone=config.backbone))
+    segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=head)
+    _, report = train_refine(segmenter, config, args.out, progress=for_mode(args.progress))
+    print(f"{Path(args.out) / FINAL_NAME}: {report['examples']} examples from {', '.join(report['categories'])} "
+          f"and healthy phantoms ({report['steps']} steps, final loss {report['final_loss']:.3f}, threshold "
+          f"{report['threshold']})")
     return 0

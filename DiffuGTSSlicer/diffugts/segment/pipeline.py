@@ -1,0 +1,286 @@
+"""The Segmenter: frozen backbone, text encoder, attention heads and refinement head behind one call.
+
+    segmenter = Segmenter.from_pretrained("demo-ct")
+    result = segmenter(volume, ["kidney tumor"], settings=PRESETS["fast"])
+
+Per volume (cached, so a second prompt on the same volume skips it): model grid, latent, frozen
+features, VAE reconstruction. Per call: attention maps, the inpainting region (union of the prompts'
+attention above threshold), one pseudo-healthy sample per seed (cached by region and seed),
+residuals, refinement, post-processing; everything comes back on the input's exact grid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..attention.encode import EncodedVolume, encode_for_attention
+from ..attention.heads import AttentionHeads
+from ..attention.infer import attention_logits, prompt_embeddings
+from ..backbone.grid import from_model_grid
+from ..backbone.inpaint import inpaint_latent, latent_mask
+from ..backbone.sliding import decode_latent
+from ..errors import DiffuGTSError
+from ..io import Volume
+from ..io.crop import Box, crop, uncrop
+from ..progress import ProgressCallback, silent
+from ..text import parse_prompt, relevance
+from ..text.prompts import RELEVANCE_THRESHOLD
+from .cache import CountingCache, tensor_key, volume_key
+from .memory import check_memory
+from .postprocess import binary_entropy, binary_mask, presence_score
+from .refine import RefineHead, feature_residual, refine_inputs, refine_logits
+from .result import Finding, Result
+from .settings import PRESETS, SegmentSettings
+
+
+@dataclass
+class VolumeState:
+    """What a volume costs once, whatever the prompts: its encoding, reconstruction and UNet features."""
+
+    encoded: EncodedVolume
+    reconstruction: torch.Tensor  # [1, 1, X, Y, Z], VAE decode of the input latent
+    unet_features: list[torch.Tensor]  # frozen UNet features of the input latent (for the feature residual)
+
+
+@dataclass
+class Sample:
+    """One pseudo-healthy sample: the decoded image and its feature residual to the input."""
+
+    image: torch.Tensor
+    feature_distance: torch.Tensor
+
+
+class Segmenter:
+    """Models plus caches; ``__call__`` segments one volume for one or several prompts."""
+
+    def __init__(self, backbone, text_encoder, heads: AttentionHeads, refine: RefineHead, *,
+                 attention_threshold: float, models: dict[str, object] | None = None, cache_volumes: int = 2,
+                 cache_samples: int = 8) -> None:
+        self.backbone = backbone
+        self.text_encoder = text_encoder
+        self.heads = heads.eval()
+        self.refine = refine.eval().to(backbone.device)
+        self.attention_threshold = float(attention_threshold)
+        self.models = models or {}
+        self.volumes: CountingCache[VolumeState] = CountingCache(cache_volumes)
+        self.samples: CountingCache[Sample] = CountingCache(cache_samples)
+        if text_encoder.dim != heads.config.text_dim:
+            raise DiffuGTSError(f"the attention heads expect {heads.config.text_dim}-dimensional text embeddings, "
+                                f"the text encoder gives {text_encoder.dim}",
+                                hint=f"Use the text encoder the heads were trained with ({heads.config.text_encoder}).")
+
+    @classmethod
+    def from_pretrained(cls, backbone: str = "demo-ct", *, weights: str | Path | None = None,
+                        heads: str | Path | None = None, refine: str | Path | RefineHead | None = None,
+                        text_encoder: str | None = None, device: str | torch.device = "cpu") -> Segmenter:
+        """The bundled heads and refinement head for ``backbone`` unless files (or, for training, a refinement
+        head being trained) are given."""
+        from .. import __version__
+        from ..attention.checkpoint import bundled_heads_path, load_heads
+        from ..backbone import build_backbone
+        from ..paths import cache_dir
+        from ..text import CachedTextEncoder, build_text_encoder
+        from .checkpoint import bundled_refine_path, load_refine
+
+        heads_path = Path(heads) if heads else bundled_heads_path(backbone)
+        attention_heads, heads_facts = load_heads(heads_path)
+        if isinstance(refine, RefineHead):
+            refine_head, refine_path = refine, "(in training)"
+        else:
+            refine_path = Path(refine) if refine else bundled_refine_path(backbone)
+            refine_head, _ = load_refine(refine_path)
+        for name, config in (("attention heads", attention_heads.config), ("refinement head", refine_head.config)):
+            if config.backbone != backbone:
+                raise DiffuGTSError(f"the {name} were trained for backbone {config.backbone}, not {backbone}",
+                                    hint=f"Use --backbone {config.backbone} or heads trained for {backbone}.")
+        encoder_name = text_encoder or attention_heads.config.text_encoder
+        encoder = CachedTextEncoder(build_text_encoder(encoder_name), cache_dir() / "text")
+        model = build_backbone(backbone, weights=weights, device=device)
+        models = {"diffugts": __version__, "backbone": model.config.name, "backbone_weights": model.weights_info,
+                  "attention_heads": str(heads_path), "refinement_head": str(refine_path),
+                  "text_encoder": encoder_name}
+        return cls(model, encoder, attention_heads, refine_head,
+                   attention_threshold=float(heads_facts.get("threshold", 0.5)), models=models)
+
+    @property
+    def cache_counters(self) -> dict[str, int]:
+        return {"volume_hits": self.volumes.hits, "volume_misses": self.volumes.misses,
+                "sample_hits": self.samples.hits, "sample_misses": self.samples.misses,
+                "text_hits": getattr(self.text_encoder, "hits", 0), "text_misses": getattr(self.text_encoder, "misses", 0)}
+
+    def __call__(self, volume: Volume, prompts: str | Sequence[str], *, settings: SegmentSettings | None = None,
+                 organ_mask: Volume | None = None, modality: str | None = None, roi: Box | None = None,
+                 progress: ProgressCallback = silent) -> Result:
+        settings = settings or PRESETS["balanced"]
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not texts:
+            raise DiffuGTSError("no prompt given", hint='Give at least one prompt, e.g. "kidney tumor".')
+        modality = modality or volume.modality
+        parsed = [parse_prompt(text, modality) for text in texts]
+        timings: dict[str, float] = {}
+        warnings = list(volume.warnings)
+        organ = _organ_array(organ_mask, volume) if settings.restrict_to_organ else None
+        box = roi.fit(volume.size) if roi else None
+        work = crop(volume, box) if box else volume
+        if box is not None and organ is not None:
+            organ = organ[box.slices]
+
+        key = (volume_key(work), modality)
+        with _timed(timings, "encode"):
+            state = self.volumes.get(key, lambda: self.encode(work, modality, prompts=len(texts),
+                                                              seeds=len(settings.seeds), progress=progress))
+        with _timed(timings, "attention"):
+            attention = [self.attention(state.encoded, prompt) for prompt in parsed]
+            scores = relevance(self.text_encoder, parsed)
+        for prompt, score in zip(parsed, scores):
+            if score < RELEVANCE_THRESHOLD:
+                warnings.append(f"prompt {prompt.text!r} does not look like a finding (relevance {score:.2f}); "
+                                "its result is not meaningful")
+        samples = self.pseudo_healthy(key, state, attention, settings, timings, progress)
+        with _timed(timings, "refine"):
+            probabilities, spreads = self.refine_probabilities(state, attention, samples)
+            progress("refine", 1.0)
+        with _timed(timings, "restore"):
+            grid = state.encoded.grid
+            maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
+                    for p, a in zip(probabilities, attention)]
+            pseudo = from_model_grid(torch.stack([s.image for s in samples]).mean(0), grid)
+        with _timed(timings, "postprocess"):
+            findings = [self._finding(text, prompt, p, a, organ, settings, score, spread)
+                        for text, prompt, (p, a), score, spread in zip(texts, parsed, maps, scores, spreads)]
+            uncertainty = work.like(np.max([binary_entropy(f.probability.array) for f in findings], axis=0))
+            if box is not None:
+                findings, pseudo, uncertainty = _uncrop_all(findings, pseudo, uncertainty, volume, box)
+            progress("postprocess", 1.0)
+        timings["total"] = sum(timings.values())
+        return Result(findings, pseudo.like(pseudo.array.astype(np.float32)), uncertainty, settings,
+                      dict(self.models), timings, warnings, self.cache_counters)
+
+    def encode(self, volume: Volume, modality: str, *, mask: Volume | None = None, prompts: int = 1, seeds: int = 1,
+               progress: ProgressCallback = silent) -> VolumeState:
+        """The per-volume work (``mask``: a reference mask carried onto the model grid, for training)."""
+        check_memory(volume, self.backbone.config, prompts=prompts, seeds=seeds)
+        timestep = self.heads.config.timestep
+        encoded = encode_for_attention(self.backbone, volume, timestep=timestep, modality=modality, mask=mask,
+                                       progress=progress)
+        reconstruction = decode_latent(self.backbone, encoded.latent, progress=progress, stage="reconstruct")
+        with torch.no_grad():
+            features = [f.cpu() for f in self.backbone.features(encoded.latent, timestep, encoded.conditioning)]
+        return VolumeState(encoded, reconstruction, features)
+
+    def attention(self, encoded: EncodedVolume, prompt) -> torch.Tensor:
+        """The prompt's attention probability [1, 1, X, Y, Z] on the (padded) model grid."""
+        abnormal, normal = prompt_embeddings(self.text_encoder, prompt)
+        with torch.no_grad():
+            return torch.sigmoid(attention_logits(self.heads, encoded, abnormal, normal)).clamp(0, 1)
+
+    def inpainting_region(self, attention: list[torch.Tensor], settings: SegmentSettings) -> torch.Tensor:
+        """Where to inpaint: every prompt's attention above the threshold, and at least the most suspicious
+        ``settings.region_fraction`` of the volume (weak maps would otherwise leave nothing to compare)."""
+        threshold = settings.region_threshold if settings.region_threshold is not None else self.attention_threshold
+        strongest = torch.stack(attention).amax(0)
+        if settings.region_fraction > 0:
+            threshold = min(threshold, float(torch.quantile(strongest.flatten()[::max(1, strongest.numel() // 500_000)],
+                                                            1.0 - settings.region_fraction)))
+        return (strongest > threshold).float()
+
+    def pseudo_healthy(self, volume: tuple, state: VolumeState, attention: list[torch.Tensor],
+                       settings: SegmentSettings, timings: dict[str, float] | None = None,
+                       progress: ProgressCallback = silent) -> list[Sample]:
+        """One pseudo-healthy sample per seed (cached by volume, region and seed); with no region to
+        inpaint, the reconstruction itself."""
+        timings = {} if timings is None else timings
+        region = self.inpainting_region(attention, settings)
+        if not region.any():
+            zero = torch.zeros_like(state.reconstruction)
+            return [Sample(state.reconstruction, zero) for _ in settings.seeds]
+        mask = latent_mask(region, self.backbone.factor, settings.region_dilate)
+        key = (volume, tensor_key(mask), settings.region_dilate, settings.steps)
+        total = len(settings.seeds)
+        samples = []
+        for n, seed in enumerate(settings.seeds):
+            def report(stage: str, fraction: float, n: int = n) -> None:
+                progress(stage, (n + fraction) / total)
+
+            samples.append(self.samples.get((*key, int(seed)),
+                                            lambda seed=seed, report=report: self._sample(state, mask, int(seed),
+                                                                                          settings, timings, report)))
+        return samples
+
+    def _sample(self, state: VolumeState, mask: torch.Tensor, seed: int, settings: SegmentSettings,
+                timings: dict[str, float], progress: ProgressCallback) -> Sample:
+        encoded = state.encoded
+        with _timed(timings, "inpaint"):
+            z = inpaint_latent(self.backbone, encoded.latent, mask, encoded.conditioning, seed=seed,
+                               num_steps=settings.steps, progress=progress)
+        with _timed(timings, "decode"):
+            image = decode_latent(self.backbone, z, progress=progress, stage="decode")
+            with torch.no_grad():
+                features = self.backbone.features(z, self.heads.config.timestep, encoded.conditioning)
+            distance = feature_residual(state.unet_features, [f.cpu() for f in features], image.shape[2:])
+        return Sample(image, distance)
+
+    def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor],
+                samples: list[Sample]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per prompt: the seed-averaged probability and the per-voxel spread across seeds."""
+        patch = tuple(self.backbone.config.patch_size)
+        means, spreads = [], []
+        for a in attention:
+            per_seed = torch.stack([
+                torch.sigmoid(refine_logits(self.refine, refine_inputs(state.encoded.image, state.reconstruction,
+                                                                       s.image, a, s.feature_distance), patch))
+                for s in samples])
+            means.append(per_seed.mean(0))
+            spreads.append(per_seed.std(0, unbiased=False))
+        return means, spreads
+
+    def _finding(self, text: str, prompt, probability: Volume, attention: Volume, organ: np.ndarray | None,
+                 settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
+        probability = probability.like(probability.array.clip(0, 1).astype(np.float32))
+        attention = attention.like(attention.array.clip(0, 1).astype(np.float32))
+        threshold = self.refine.config.threshold
+        mask, components = binary_mask(probability, threshold, organ=organ, fill_holes=settings.fill_holes,
+                                       min_component_mm3=settings.min_component_mm3)
+        presence = presence_score(probability, settings.presence_volume_mm3, organ)
+        inside = spread[spread > 0]
+        return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,
+                       float(mask.array.sum()) * probability.voxel_volume_ml, components, float(score),
+                       float(inside.mean()) if inside.numel() else 0.0)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the seconds spent in the block to ``timings[stage]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
+    if organ_mask is None:
+        return None
+    if not organ_mask.grid.matches(volume.grid, tolerance=1e-3):
+        raise DiffuGTSError("the organ mask is not on the image's grid (size, spacing, origin or direction differ)",
+                            path=organ_mask.source, hint="Resample the organ mask onto the image first.")
+    return organ_mask.array > 0
+
+
+def _uncrop_all(findings: list[Finding], pseudo: Volume, uncertainty: Volume, volume: Volume,
+                box: Box) -> tuple[list[Finding], Volume, Volume]:
+    """Every output from the ROI back onto the whole input grid (outside the ROI: nothing found, input kept)."""
+    for finding in findings:
+        finding.probability = uncrop(finding.probability, volume, box)
+        finding.mask = uncrop(finding.mask, volume, box)
+        finding.attention = uncrop(finding.attention, volume, box)
+    full = volume.like(volume.array.astype(np.float32))
+    full.array[box.slices] = pseudo.array
+    return findings, full, uncrop(uncertainty, volume, box)

@@ -1,0 +1,86 @@
+"""The refinement head: a small 3D convolutional network that turns the residuals into the final mask.
+
+Its inputs, per voxel of the model grid (DiffuGTS, section 3.4):
+  0. the image;
+  1. the pixel residual: VAE reconstruction of the input minus the pseudo-healthy decode (the VAE's
+     own error cancels, what the inpainting removed remains);
+  2. the attention map of the prompt;
+  3. the feature residual: 1 - cosine similarity of the frozen UNet features of the input latent and
+     of the pseudo-healthy latent, averaged over scales and brought to the image grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+INPUT_CHANNELS = ("image", "pixel residual", "attention", "feature residual")
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Shapes the head was built for; saved beside the weights."""
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    backbone: str = "demo-ct"
+    threshold: float = 0.5  # probability above which a voxel is in the mask (chosen after training)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RefineConfig:
+        values = dict(values)
+        values["channels"] = tuple(values["channels"])
+        return cls(**values)
+
+
+class RefineHead(nn.Module):
+    """MONAI's residual UNet at a small size: 4 input channels -> one logit per voxel."""
+
+    def __init__(self, config: RefineConfig) -> None:
+        super().__init__()
+        from monai.networks.nets import UNet
+
+        self.config = config
+        self.net = UNet(spatial_dims=3, in_channels=len(INPUT_CHANNELS), out_channels=1,
+                        channels=config.channels, strides=(2,) * (len(config.channels) - 1),
+                        num_res_units=1, norm="instance")
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** (len(self.config.channels) - 1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.net(inputs)
+
+
+def feature_residual(features_input: list[torch.Tensor], features_pseudo: list[torch.Tensor],
+                     size: torch.Size) -> torch.Tensor:
+    """[1, 1, *size]: mean over scales of 1 - cosine(input, pseudo-healthy) features, upsampled to ``size``."""
+    maps = []
+    for a, b in zip(features_input, features_pseudo):
+        distance = 1.0 - F.cosine_similarity(a.float(), b.float(), dim=1, eps=1e-6)[:, None]
+        maps.append(F.interpolate(distance, size=size, mode="trilinear", align_corners=False))
+    return torch.stack(maps).mean(0)
+
+
+def refine_inputs(image: torch.Tensor, reconstruction: torch.Tensor, pseudo_healthy: torch.Tensor,
+                  attention: torch.Tensor, feature_distance: torch.Tensor) -> torch.Tensor:
+    """The head's input stack [1, 4, X, Y, Z], in the order of ``INPUT_CHANNELS``."""
+    return torch.cat([image, reconstruction - pseudo_healthy, attention, feature_distance], dim=1).float()
+
+
+def refine_logits(head: RefineHead, inputs: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:
+    """Logits [1, 1, X, Y, Z]; volumes larger than ``patch_size`` go through MONAI's sliding window."""
+    from monai.inferers import sliding_window_inference
+
+    device = next(head.parameters()).device
+    with torch.no_grad():
+        if all(s <= p for s, p in zip(inputs.shape[2:], patch_size)):
+            return head(inputs.to(device)).cpu()
+        return sliding_window_inference(inputs, patch_size, 1, head, overlap=0.25, mode="gaussian",
+                                        sw_device=device, device=torch.device("cpu"))

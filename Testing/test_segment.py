@@ -1,0 +1,229 @@
+"""The end-to-end Segmenter and `diffugts segment`: outputs on the input's exact grid, report, cache, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from diffugts.data.phantom import make_phantom
+from diffugts.errors import DiffuGTSError
+from diffugts.io import Volume, read_grid, read_volume
+from diffugts.io.crop import Box, crop, uncrop
+from diffugts.segment import PRESETS, Segmenter
+from diffugts.segment.postprocess import binary_mask, presence_score
+from diffugts.segment.write import REPORT_SCHEMA, output_names, write_result
+from geometry_cases import make_volume
+
+FAST = PRESETS["fast"]
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIFFUGTS_HOME", str(tmp_path_factory.mktemp("home")))  # this module's text-embedding cache
+        yield Segmenter.from_pretrained("demo-ct")
+
+
+@pytest.fixture(scope="module")
+def oblique_phantom():
+    """A kidney-tumor phantom on an oblique, anisotropic grid (the generator draws random orientations)."""
+    for seed in range(50):
+        phantom = make_phantom("kidney tumor", "CT", (40, 36, 28), seed=seed)
+        direction = np.abs(phantom.image.direction)
+        if not np.allclose(direction, np.round(direction)):
+            return phantom
+    raise AssertionError("no oblique phantom in 50 seeds")
+
+
+@pytest.fixture(scope="module")
+def phantom_result(segmenter, oblique_phantom):
+    return segmenter(oblique_phantom.image, ["kidney tumor", "liver tumor"], settings=replace(FAST, seeds=(0, 1)))
+
+
+def test_every_output_lies_on_the_oblique_input_grid(phantom_result, oblique_phantom, tmp_path):
+    grid = oblique_phantom.image.grid
+    outputs = [phantom_result.pseudo_healthy, phantom_result.uncertainty]
+    for finding in phantom_result.findings:
+        outputs += [finding.probability, finding.mask, finding.attention]
+    for volume in outputs:
+        assert volume.grid == grid
+    written = write_result(phantom_result, oblique_phantom.image, tmp_path)
+    for name, path in written.items():
+        if path.name.endswith((".nii.gz", ".seg.nrrd")):
+            assert read_grid(path).matches(grid, tolerance=1e-4), name
+
+
+def test_result_values_are_in_range(phantom_result):
+    for finding in phantom_result.findings:
+        assert 0.0 <= finding.probability.array.min() and finding.probability.array.max() <= 1.0
+        assert set(np.unique(finding.mask.array)) <= {0, 1}
+        assert 0.0 <= finding.presence <= 1.0
+        assert finding.volume_ml == pytest.approx(finding.mask.array.sum() * finding.mask.voxel_volume_ml)
+    assert 0.0 <= phantom_result.uncertainty.array.min() and phantom_result.uncertainty.array.max() <= 1.0
+    assert phantom_result.pseudo_healthy.array.dtype == np.float32
+    assert {"encode", "attention", "inpaint", "decode", "refine", "postprocess", "total"} <= set(phantom_result.timings)
+
+
+def test_report_follows_its_schema(phantom_result, oblique_phantom, tmp_path):
+    write_result(phantom_result, oblique_phantom.image, tmp_path, image_path="phantom.nii.gz")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["schema"] == REPORT_SCHEMA
+    assert [p["prompt"] for p in report["prompts"]] == ["kidney tumor", "liver tumor"]
+    for number, entry in enumerate(report["prompts"], start=1):
+        assert entry["label"] == number
+        assert {"presence", "volume_ml", "components", "organ", "relevance", "seed_spread", "files"} <= set(entry)
+        assert (tmp_path / entry["files"]["probability"]).is_file()
+    assert report["prompts"][0]["organ"] == "kidney"
+    assert report["models"]["backbone"] == "demo-ct" and report["settings"]["seeds"] == [0, 1]
+    assert report["grid"]["size"] == list(oblique_phantom.image.size)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(output_names(2))
+    labels = read_volume(tmp_path / "labels.nii.gz").array
+    assert set(np.unique(labels)) <= {0, 1, 2}
+
+
+def test_a_second_prompt_reuses_the_volume_and_a_repeat_reuses_the_samples(segmenter, oblique_phantom):
+    volume = oblique_phantom.image.like(oblique_phantom.image.array.copy())
+    first = segmenter(volume, "kidney tumor", settings=FAST)
+    second = segmenter(volume, "kidney cyst", settings=FAST)
+    assert second.cache["volume_misses"] == first.cache["volume_misses"]
+    assert second.cache["volume_hits"] == first.cache["volume_hits"] + 1
+    again = segmenter(volume, "kidney tumor", settings=FAST)
+    assert again.cache["sample_hits"] > second.cache["sample_hits"]
+    assert np.array_equal(again.findings[0].probability.array, first.findings[0].probability.array)
+    changed = volume.like(volume.array + 1)
+    segmenter(changed, "kidney tumor", settings=FAST)
+    assert segmenter.cache_counters["volume_misses"] == second.cache["volume_misses"] + 1
+
+
+def test_roi_results_are_placed_back_on_the_whole_grid(segmenter, oblique_phantom):
+    image = oblique_phantom.image
+    box = Box((4, 2, 3), (36, 30, 24))
+    result = segmenter(image, "kidney tumor", settings=FAST, roi=box)
+    finding = result.findings[0]
+    assert finding.probability.grid == image.grid
+    outside = np.ones(image.array.shape, bool)
+    outside[box.slices] = False
+    assert not finding.probability.array[outside].any() and not finding.mask.array[outside].any()
+    assert np.array_equal(result.pseudo_healthy.array[outside], image.array[outside].astype(np.float32))
+
+
+def test_crop_keeps_voxels_in_place_on_an_oblique_grid():
+    volume = make_volume("oblique", shape_kji=(9, 11, 13))
+    box = Box((2, 3, 4), (10, 9, 8))
+    part = crop(volume, box)
+    assert part.array.shape == (4, 6, 8)
+    # voxel (0, 0, 0) of the part is voxel (2, 3, 4) of the whole, in space
+    whole_point = volume.grid.ijk_to_lps @ np.array([2, 3, 4, 1.0])
+    assert np.allclose(part.grid.ijk_to_lps @ np.array([0, 0, 0, 1.0]), whole_point)
+    assert np.array_equal(part.array, volume.array[4:8, 3:9, 2:10])
+    back = uncrop(part, volume, box)
+    assert back.grid == volume.grid and np.array_equal(back.array[box.slices], part.array)
+    assert Box.parse("2:10, 3:9 ,:").fit(volume.size) == Box((2, 3, 0), (10, 9, 9))
+    for bad in ("1:2,3:4", "5:2,:,:", "0:99,:,:"):
+        with pytest.raises(DiffuGTSError, match="ROI|roi"):
+            Box.parse(bad).fit(volume.size)
+
+
+def test_organ_mask_keeps_findings_inside_the_organ(segmenter, oblique_phantom):
+    image = oblique_phantom.image
+    nowhere = image.like(np.zeros(image.array.shape, np.uint8))
+    result = segmenter(image, "kidney tumor", settings=FAST, organ_mask=nowhere)
+    assert result.findings[0].mask.array.sum() == 0 and result.findings[0].presence == 0.0
+    shifted = Volume(nowhere.array, image.spacing, tuple(o + 5 for o in image.origin), image.direction)
+    with pytest.raises(DiffuGTSError, match="organ mask is not on the image's grid"):
+        segmenter(image, "kidney tumor", settings=FAST, organ_mask=shifted)
+
+
+def test_postprocessing_fills_holes_and_drops_small_components():
+    probability = np.zeros((12, 12, 12), np.float32)
+    probability[2:9, 2:9, 2:9] = 0.9
+    probability[5, 5, 5] = 0.1  # a hole
+    probability[11, 11, 11] = 0.9  # a one-voxel speck: 8 mm3 at 2 mm spacing
+    volume = Volume(probability, (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    mask, components = binary_mask(volume, 0.5, fill_holes=True, min_component_mm3=50)
+    assert components == 1 and mask.array[5, 5, 5] == 1 and mask.array[11, 11, 11] == 0
+    kept, count = binary_mask(volume, 0.5, fill_holes=False, min_component_mm3=0)
+    assert count == 2 and kept.array[5, 5, 5] == 0
+    # presence: the mean of the most probable 500 mm3 (62 voxels of 8 mm3)
+    assert presence_score(volume, 500) == pytest.approx(0.9)
+    assert presence_score(volume.like(np.zeros_like(probability)), 500) == 0.0
+
+
+def test_too_large_a_volume_is_refused_with_advice(segmenter, oblique_phantom, monkeypatch):
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.5")
+    volume = oblique_phantom.image.like(oblique_phantom.image.array + 2)  # not in the cache
+    with pytest.raises(DiffuGTSError, match="--roi") as error:
+        segmenter(volume, "kidney tumor", settings=FAST)
+    assert "GB" in str(error.value)
+
+
+def test_wrong_modality_and_empty_prompt_are_clear_errors(segmenter, oblique_phantom):
+    with pytest.raises(DiffuGTSError, match="the prompt is empty"):
+        segmenter(oblique_phantom.image, ["kidney tumor", " "], settings=FAST)
+    with pytest.raises(DiffuGTSError, match="does not model MR"):
+        segmenter(oblique_phantom.image, "kidney tumor", settings=FAST, modality="MR")
+
+
+def _cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIFFUGTS_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "diffugts", "--progress", "none", "segment", *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_segment_command_on_the_bundled_real_case(tmp_path):
+    from diffugts.demo import DEMO_IMAGE, DEMO_PROMPT
+
+    out = tmp_path / "out"
+    result = _cli(str(DEMO_IMAGE), "--prompt", DEMO_PROMPT, "--fast", "--threads", "2", "--out", str(out),
+                  home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(output_names(1))
+    for name in ("labels.nii.gz", "probability_1.nii.gz", "pseudo_healthy.nii.gz", "segmentation.seg.nrrd"):
+        assert read_grid(out / name) == read_grid(DEMO_IMAGE), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["prompts"][0]["prompt"] == DEMO_PROMPT and report["prompts"][0]["organ"] == "lung"
+    assert (out / "quicklook.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{DEMO_PROMPT!r}: presence" in result.stdout
+
+
+def test_segment_command_errors_are_one_line(tmp_path, real_data_dir):
+    from diffugts.demo import DEMO_IMAGE
+
+    checks = [
+        ((str(DEMO_IMAGE), "--prompt", "", "--out", str(tmp_path / "a")), "the prompt is empty"),
+        ((str(tmp_path / "missing.nii.gz"), "--prompt", "lung tumor", "--out", str(tmp_path / "b")), "missing.nii.gz"),
+        ((str(DEMO_IMAGE), "--prompt", "lung tumor", "--roi", "1:2", "--out", str(tmp_path / "c")), "--roi"),
+        ((str(real_data_dir / "pyrad_brain1_mr_t1c.nii.gz"), "--prompt", "brain tumor", "--out", str(tmp_path / "d")),
+         "does not model MR images"),
+    ]
+    for args, expected in checks:
+        result = _cli(*args, home=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("diffugts: error:") and expected in lines[0], result.stderr
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_path):
+    from diffugts.segment.refine import RefineConfig, RefineHead
+    from diffugts.segment.train import train_refine
+    from diffugts.segment.training_config import RefineTrainingConfig
+
+    config = RefineTrainingConfig(categories=["kidney tumor", "liver tumor"], cases_per_category=1, healthy_cases=0, size=32,
+                                  seeds=1, steps=60, checkpoint_every=30, learning_rate=5e-3, patch=32)
+    torch.manual_seed(0)
+    trainee = Segmenter(segmenter.backbone, segmenter.text_encoder, segmenter.heads,
+                        RefineHead(RefineConfig()), attention_threshold=segmenter.attention_threshold)
+    head, report = train_refine(trainee, config, tmp_path)
+    losses = torch.load(tmp_path / "training_state.pt", weights_only=True)["losses"]
+    assert np.mean(losses[-15:]) < np.mean(losses[:15])
+    assert report["examples"] == 4  # two phantoms, each with its own prompt and the other organ's
+    assert (tmp_path / "refine_head.safetensors").is_file() and 0 < report["threshold"] < 1
