@@ -1,5 +1,5 @@
 """The panel's behaviour (PanelController) driven with a recording view, the real logic, a real MRML scene and
-the real engine: Segment becomes Cancel and back, validation messages, the engine's error shown, history kept."""
+the real engine: Segment becomes Cancel and back, validation messages, stage names and the status after a run."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from slicer_support import (Settings, add_oblique_volume, engine_blocked_on, lau
 
 slicer = slicer_core()
 
-from diffugts.cli.planned import PLANNED  # noqa: E402
 from DiffuGTSSlicerLib.logic import SegmentationLogic  # noqa: E402
-from DiffuGTSSlicerLib.panel import PanelController, stage_label  # noqa: E402
+from DiffuGTSSlicerLib.panel import PanelController, finished_status, stage_label  # noqa: E402
 from DiffuGTSSlicerLib.parameters import Parameters  # noqa: E402
 from DiffuGTSSlicerLib.presets import PromptHistory  # noqa: E402
+from DiffuGTSSlicerLib.results import LoadedResults  # noqa: E402
 
 
 class RecordingView:
@@ -69,18 +69,6 @@ def test_nothing_runs_without_a_volume_or_prompts(volume):
     assert view.running_states == [] and history.entries() == []
 
 
-@pytest.mark.skipif("segment" not in PLANNED, reason="`diffugts segment` exists now; its results are loaded instead")
-def test_segment_shows_the_engines_message_when_segment_is_not_available(volume):
-    view, panel, history = make_panel(sys.executable)
-    panel.segment_or_cancel(volume, Parameters(prompts=["kidney tumor"]), None)
-    panel.logic.wait(timeout=60)
-    assert view.running_states == [True, False]
-    assert view.errors == ["'diffugts segment' is not available yet in this version. "
-                           "It is planned; 'diffugts --help' lists what works now."]
-    assert view.log[0].startswith("$ ") and view.results == []
-    assert history.entries() == ["kidney tumor"]
-
-
 def test_the_button_cancels_a_running_segmentation(tmp_path, volume):
     view, panel, _ = make_panel(launcher(tmp_path, before=engine_blocked_on(tmp_path / "pipe.nii")))
     panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)
@@ -94,6 +82,15 @@ def test_the_button_cancels_a_running_segmentation(tmp_path, volume):
 
 
 def test_progress_stages_read_as_words():
+    assert stage_label("inpaint") == "Inpainting a pseudo-healthy scan"
     assert stage_label("encode_latent") == "Encode latent"
     assert stage_label("inpaint-seed") == "Inpaint seed"
+
+
+def test_the_status_after_a_run_gives_the_engines_warnings_and_missing_files():
+    assert finished_status(LoadedResults(None, [], None)) == "Done."
+    results = LoadedResults(None, [], None, warnings=["prompt 'x' does not look like a finding", "sheared input"],
+                            missing=["uncertainty.nii.gz"])
+    assert finished_status(results) == ("Done. Warnings: prompt 'x' does not look like a finding; sheared input. "
+                                        "Not written by the engine: uncertainty.nii.gz")
 

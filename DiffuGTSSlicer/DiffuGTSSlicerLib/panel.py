@@ -25,10 +25,34 @@ class PanelView(Protocol):
     def show_results(self, results: LoadedResults) -> None: ...
 
 
+# What `diffugts segment` reports, in its order (diffugts/segment/pipeline.py); other stages read as their name.
+STAGE_LABELS = {
+    "encode": "Encoding the scan",
+    "features": "Reading the scan's features",
+    "reconstruct": "Reconstructing the scan",
+    "inpaint": "Inpainting a pseudo-healthy scan",
+    "decode": "Decoding the pseudo-healthy scan",
+    "refine": "Refining the masks",
+    "postprocess": "Cleaning up the masks",
+}
+
+
 def stage_label(stage: str) -> str:
-    """'encode_latent' -> 'Encode latent'."""
+    """'inpaint' -> 'Inpainting a pseudo-healthy scan'; an unknown 'encode_latent' -> 'Encode latent'."""
+    if stage in STAGE_LABELS:
+        return _(STAGE_LABELS[stage])
     words = stage.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+def finished_status(results: LoadedResults) -> str:
+    """The status line after a run: done, the engine's warnings, and any file its report names but is missing."""
+    parts = [_("Done.")]
+    if results.warnings:
+        parts.append(_("Warnings: {warnings}.").format(warnings="; ".join(w.rstrip(".") for w in results.warnings)))
+    if results.missing:
+        parts.append(_("Not written by the engine: {files}").format(files=", ".join(results.missing)))
+    return " ".join(parts)
 
 
 class PanelController:
@@ -68,7 +92,7 @@ class PanelController:
 
     def _on_finished(self, results: LoadedResults) -> None:
         self.view.set_running(False)
-        self.view.set_progress(_("Done"), 100)
+        self.view.set_progress(finished_status(results), 100)
         self.view.show_results(results)
 
     def _on_failed(self, message: str) -> None:

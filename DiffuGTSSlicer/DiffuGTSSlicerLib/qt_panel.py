@@ -18,7 +18,7 @@ from .model_tasks import ModelTasks
 from .panel import PanelController
 from .parameters import DEVICES, INPUT_VOLUME_REFERENCE, MODALITIES, OUTPUT_SEGMENTATION_REFERENCE, QUALITIES, Parameters
 from .presets import PromptHistory
-from .results import LoadedResults
+from .results import LoadedResults, row_texts
 from .runner import ProcessResult, ProcessRunner
 
 POLL_INTERVAL_MS = 100
@@ -164,8 +164,7 @@ class QtPanel:
         table = self.ui.resultsTable
         table.setRowCount(len(results.rows))
         for row, result in enumerate(results.rows):
-            presence = "-" if result.presence is None else f"{result.presence:.2f}"
-            for column, text in enumerate((result.prompt, presence, f"{result.volume_ml:.2f}")):
+            for column, text in enumerate(row_texts(result)):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
         self.ui.outputSegmentationSelector.setCurrentNode(results.segmentation_node)
         heat_maps = [node for name, node in results.volumes.items() if name.startswith("attention_")]
@@ -174,9 +173,6 @@ class QtPanel:
         three_d = slicer.app.layoutManager().threeDWidget(0)
         if three_d:
             three_d.threeDView().resetFocalPoint()
-        if results.missing:
-            self.ui.statusLabel.text = _("Done. Not written by this engine: {files}").format(
-                files=", ".join(results.missing))
 
     # --- setup ------------------------------------------------------------------------------------------
     def refresh_setup(self) -> None:

@@ -1,27 +1,24 @@
-"""Load what ``diffugts segment`` wrote into the scene: segments, heat maps, pseudo-healthy and uncertainty
-volumes, and a results table; say plainly which expected files are missing."""
+"""Load what ``diffugts segment`` wrote into the scene, following its report.json (written last, so its presence
+means the run completed): one segment per prompt, the chosen maps as volumes, a results table and the engine's
+warnings. When loading fails half-way, everything it added is removed again."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import slicer
-from diffugts.terminology import describe_all
 
 from . import scene_io
 from .heat_map import apply_heat_map
 from .i18n import _
 from .parameters import Parameters
 
-SEGMENTATION_FILE = "segmentation.seg.nrrd"
 REPORT_FILE = "report.json"
-COMMON_FILES = (SEGMENTATION_FILE, "labels.nii.gz", "pseudo_healthy.nii.gz", "uncertainty.nii.gz", REPORT_FILE)
-PER_PROMPT_FILES = ("probability_{n}.nii.gz", "attention_{n}.nii.gz")
-TABLE_COLUMNS = ("Prompt", "Presence", "Volume (mL)")
+REPORT_SCHEMA = "diffugts.segment.report/1"  # diffugts/segment/write.py: the contract this loader reads
+TABLE_COLUMNS = ("Prompt", "Presence score", "Volume (mL)")
 
 
 class ResultsError(Exception):
@@ -32,7 +29,7 @@ class ResultsError(Exception):
 class ResultRow:
     prompt: str
     segment_id: str
-    presence: float | None
+    presence: float  # the engine's presence score in [0, 1], for ranking: not a probability of disease
     volume_ml: float
 
 
@@ -42,38 +39,32 @@ class LoadedResults:
     rows: list[ResultRow]
     table_node: Any
     volumes: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
 
-def expected_files(prompt_count: int) -> list[str]:
-    """Every file ``diffugts segment`` writes for ``prompt_count`` prompts (numbered from 1)."""
-    per_prompt = [pattern.format(n=n) for n in range(1, prompt_count + 1) for pattern in PER_PROMPT_FILES]
-    return [*COMMON_FILES, *per_prompt]
-
-
-def missing_files(out_dir: str | Path, prompt_count: int) -> list[str]:
-    return [name for name in expected_files(prompt_count) if not (Path(out_dir) / name).is_file()]
-
-
 def read_report(out_dir: str | Path) -> dict[str, Any]:
-    """report.json, or an empty report when the engine wrote none or it is not valid JSON."""
+    """report.json of a completed run; ResultsError when it is absent, unreadable or of another schema."""
     path = Path(out_dir) / REPORT_FILE
+    if not path.is_file():
+        raise ResultsError(_("The engine wrote no {file} in {folder}: the run did not complete.").format(
+            file=REPORT_FILE, folder=out_dir))
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return report if isinstance(report, dict) else {}
+    except (OSError, ValueError) as error:
+        raise ResultsError(_("Could not read {path}: {error}").format(path=path, error=error)) from error
+    schema = report.get("schema") if isinstance(report, dict) else None
+    if schema != REPORT_SCHEMA or not isinstance(report.get("prompts"), list):
+        raise ResultsError(_("{path} has schema {schema}; this module reads {expected}. Update the module and "
+                             "its engine together.").format(path=path, schema=schema, expected=REPORT_SCHEMA))
+    return report
 
 
-def presence_scores(report: dict[str, Any], prompt_count: int) -> list[float | None]:
-    """Per-prompt presence from report["prompts"] entries ({"prompt": ..., "presence": ...}) when given."""
-    entries = report.get("prompts") or []
-    scores: list[float | None] = []
-    for index in range(prompt_count):
-        entry = entries[index] if index < len(entries) else None
-        value = entry.get("presence") if isinstance(entry, dict) else None
-        scores.append(float(value) if isinstance(value, (int, float)) else None)
-    return scores
+def missing_files(out_dir: str | Path, report: dict[str, Any]) -> list[str]:
+    """The files report.json names that are not in ``out_dir``."""
+    names = [*report.get("outputs", {}).values(),
+             *(name for entry in report["prompts"] for name in entry.get("files", {}).values())]
+    return [name for name in dict.fromkeys(names) if not (Path(out_dir) / name).is_file()]
 
 
 def unique_name(name: str, taken: set[str]) -> str:
@@ -92,49 +83,59 @@ def segment_names(segmentation_node: Any) -> set[str]:
 
 def load_results(out_dir: str | Path, input_volume: Any, parameters: Parameters,
                  segmentation_node: Any | None = None) -> LoadedResults:
-    """Add one segment per prompt to ``segmentation_node`` (a new node when None) and load the chosen maps."""
+    """Add one segment per prompt to ``segmentation_node`` (a new node when None) and load the chosen maps;
+    on any error, remove every node and segment added so far and raise."""
     out_dir = Path(out_dir)
-    prompts = parameters.prompts
-    missing = missing_files(out_dir, len(prompts))
-    if SEGMENTATION_FILE in missing:
-        raise ResultsError(_("The engine wrote no {file} in {folder}; missing: {missing}.").format(
-            file=SEGMENTATION_FILE, folder=out_dir, missing=", ".join(missing)))
+    report = read_report(out_dir)
+    missing = missing_files(out_dir, report)
+    segmentation_file = report.get("outputs", {}).get("segmentation")
+    if not segmentation_file or segmentation_file in missing:
+        raise ResultsError(_("The engine's report names no segmentation file that exists in {folder}.").format(
+            folder=out_dir))
     scene = input_volume.GetScene()
     if scene is None:
         raise ResultsError(_("The input volume was removed from the scene before the results arrived."))
-    if segmentation_node is None:
-        segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{input_volume.GetName()} DiffuGTS")
-        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
-    segmentation_node.CreateDefaultDisplayNodes()
-    segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
-    segment_ids = _add_segments(scene, out_dir / SEGMENTATION_FILE, segmentation_node, prompts)
-    counts = scene_io.segment_voxel_counts(segmentation_node, input_volume)
-    voxel_ml = _voxel_volume_ml(input_volume)
-    scores = presence_scores(read_report(out_dir), len(prompts))
-    rows = [ResultRow(prompts[i] if i < len(prompts) else segment_id, segment_id,
-                      scores[i] if i < len(scores) else None, counts.get(segment_id, 0) * voxel_ml)
-            for i, segment_id in enumerate(segment_ids)]
-    volumes = _load_volumes(scene, out_dir, input_volume, parameters)
-    segmentation_node.CreateClosedSurfaceRepresentation()
-    return LoadedResults(segmentation_node, rows, _results_table(scene, input_volume, rows), volumes, missing)
+    nodes_before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    added_segments: list[str] = []
+    try:
+        if segmentation_node is None:
+            segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
+                                                        f"{input_volume.GetName()} DiffuGTS")
+            segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
+        segmentation_node.CreateDefaultDisplayNodes()
+        segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
+        names = [entry["segment"] for entry in report["prompts"]]
+        added_segments += _add_segments(scene, out_dir / segmentation_file, segmentation_node, names)
+        rows = [ResultRow(entry["prompt"], segment_id, float(entry["presence"]), float(entry["volume_ml"]))
+                for entry, segment_id in zip(report["prompts"], added_segments)]
+        volumes = _load_volumes(scene, out_dir, report, input_volume, parameters, missing)
+        segmentation_node.CreateClosedSurfaceRepresentation()
+        table = _results_table(scene, input_volume, rows)
+    except Exception:
+        if segmentation_node is not None and segmentation_node.GetScene() is scene:
+            for segment_id in added_segments:
+                segmentation_node.GetSegmentation().RemoveSegment(segment_id)
+        _remove_nodes_added_since(scene, nodes_before)
+        raise
+    return LoadedResults(segmentation_node, rows, table, volumes, [str(w) for w in report.get("warnings", [])],
+                         missing)
 
 
-def _add_segments(scene: Any, path: Path, target: Any, prompts: list[str]) -> list[str]:
+def _add_segments(scene: Any, path: Path, target: Any, names: list[str]) -> list[str]:
+    """Copy the segments called ``names`` (with the engine's color and terminology) into ``target``."""
     source = scene_io.read_segmentation(scene, path)
     try:
-        descriptions = describe_all(prompts)
-        taken = segment_names(target)
         source_segmentation = source.GetSegmentation()
+        taken = segment_names(target)
         added: list[str] = []
-        for index in range(source_segmentation.GetNumberOfSegments()):
+        for name in names:
+            source_id = source_segmentation.GetSegmentIdBySegmentName(name)
+            if not source_id:
+                raise ResultsError(_("{file} has no segment named {name!r}, which the report lists.").format(
+                    file=path.name, name=name))
             segment = slicer.vtkSegment()
-            segment.DeepCopy(source_segmentation.GetNthSegment(index))
-            if index < len(descriptions):
-                description = descriptions[index]
-                segment.SetName(description.name)
-                segment.SetColor(*description.color)
-                segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), description.terminology)
-            segment.SetName(unique_name(segment.GetName(), taken))
+            segment.DeepCopy(source_segmentation.GetSegment(source_id))
+            segment.SetName(unique_name(name, taken))
             segment.SetNameAutoGenerated(False)
             segment.SetColorAutoGenerated(False)
             taken.add(segment.GetName())
@@ -146,30 +147,27 @@ def _add_segments(scene: Any, path: Path, target: Any, prompts: list[str]) -> li
         scene.RemoveNode(source)
 
 
-def _voxel_volume_ml(volume_node: Any) -> float:
-    spacing = volume_node.GetSpacing()
-    return spacing[0] * spacing[1] * spacing[2] / 1000.0
-
-
-def _load_volumes(scene: Any, out_dir: Path, input_volume: Any, parameters: Parameters) -> dict[str, Any]:
+def _load_volumes(scene: Any, out_dir: Path, report: dict[str, Any], input_volume: Any, parameters: Parameters,
+                  missing: list[str]) -> dict[str, Any]:
     """The optional maps the person asked for, each placed like the input (same parent transform)."""
     base = input_volume.GetName()
-    wanted: list[tuple[str, str, bool]] = []
+    outputs = report.get("outputs", {})
+    wanted: list[tuple[str | None, str, bool]] = []
     if parameters.load_heat_map:
-        wanted += [(f"attention_{n}.nii.gz", f"{base} heat map: {prompt}", True)
-                   for n, prompt in enumerate(parameters.prompts, start=1)]
+        wanted += [(entry.get("files", {}).get("attention"), f"{base} heat map: {entry['prompt']}", True)
+                   for entry in report["prompts"]]
     if parameters.load_pseudo_healthy:
-        wanted.append(("pseudo_healthy.nii.gz", f"{base} pseudo-healthy", False))
+        wanted.append((outputs.get("pseudo_healthy"), f"{base} pseudo-healthy", False))
     if parameters.load_uncertainty:
-        wanted.append(("uncertainty.nii.gz", f"{base} uncertainty", True))
+        wanted.append((outputs.get("uncertainty"), f"{base} uncertainty", True))
     volumes: dict[str, Any] = {}
     for file_name, node_name, heat in wanted:
-        if (out_dir / file_name).is_file():
+        if file_name and file_name not in missing:
             node = scene_io.load_volume(scene, out_dir / file_name, node_name)
             node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
             if heat:
                 apply_heat_map(node)
-            volumes[re.sub(r"\.nii\.gz$", "", file_name)] = node
+            volumes[file_name.split(".")[0]] = node
     return volumes
 
 
@@ -179,7 +177,18 @@ def _results_table(scene: Any, input_volume: Any, rows: list[ResultRow]) -> Any:
         table.AddColumn().SetName(column)
     for row in rows:
         index = table.AddEmptyRow()
-        presence = "-" if row.presence is None else f"{row.presence:.2f}"
-        for column, value in enumerate((row.prompt, presence, f"{row.volume_ml:.2f}")):
+        for column, value in enumerate(row_texts(row)):
             table.SetCellText(index, column, value)
     return table
+
+
+def row_texts(row: ResultRow) -> tuple[str, str, str]:
+    """The results table's cells for one prompt (also used by the panel's table)."""
+    return row.prompt, f"{row.presence:.2f}", f"{row.volume_ml:.2f}"
+
+
+def _remove_nodes_added_since(scene: Any, before: set[str]) -> None:
+    added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+    for node in reversed(added):
+        if node.GetID() not in before and node.GetScene() is scene:
+            scene.RemoveNode(node)

@@ -71,26 +71,21 @@ def write_segmentation(segmentation_node: Any, path: str | Path) -> Path:
     return Path(path)
 
 
-def segment_voxel_counts(segmentation_node: Any, reference_volume: Any) -> dict[str, int]:
-    """Voxels in each segment, counted on the reference volume's grid."""
-    import numpy as np
-    from vtk.util.numpy_support import vtk_to_numpy
-
-    scene = segmentation_node.GetScene()
-    logic = segmentations_logic(scene)
-    segmentation = segmentation_node.GetSegmentation()
-    counts: dict[str, int] = {}
+def export_mask(mask_node: Any, reference_volume: Any, path: str | Path) -> Path:
+    """Write a mask on ``reference_volume``'s grid: a segmentation's segments together as one labelmap, or a
+    labelmap (or scalar) volume as it is."""
+    if not mask_node.IsA("vtkMRMLSegmentationNode"):
+        return export_volume(mask_node, path)
+    scene = mask_node.GetScene()
+    segmentation = mask_node.GetSegmentation()
+    ids = _string_array([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())])
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
     try:
-        for index in range(segmentation.GetNumberOfSegments()):
-            segment_id = segmentation.GetNthSegmentID(index)
-            ids = _string_array([segment_id])
-            logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap, reference_volume)
-            scalars = labelmap.GetImageData().GetPointData().GetScalars()
-            counts[segment_id] = int(np.count_nonzero(vtk_to_numpy(scalars)))
+        if not segmentations_logic(scene).ExportSegmentsToLabelmapNode(mask_node, ids, labelmap, reference_volume):
+            raise OSError(_("Could not put the mask {name} on the input's grid").format(name=mask_node.GetName()))
+        return export_volume(labelmap, path)
     finally:
         scene.RemoveNode(labelmap)
-    return counts
 
 
 def _string_array(values: list[str]) -> Any:

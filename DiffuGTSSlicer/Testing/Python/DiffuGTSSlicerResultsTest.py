@@ -1,4 +1,4 @@
-"""Inside Slicer: results written like the engine's are loaded as editable segments on the input's grid, with
+"""Inside Slicer: results written like the engine's (report.json of its schema) are loaded as editable segments on the input's grid, with
 names, colors and Mass/Neoplasm terminology, heat maps with their color table, and nothing overwritten."""
 
 import json
@@ -11,9 +11,10 @@ import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
+from diffugts.terminology import describe_all
 from DiffuGTSSlicerLib import scene_io
 from DiffuGTSSlicerLib.parameters import Parameters
-from DiffuGTSSlicerLib.results import load_results
+from DiffuGTSSlicerLib.results import REPORT_SCHEMA, load_results
 
 PROMPTS = ["kidney tumor", "liver lesion"]
 
@@ -39,8 +40,11 @@ class DiffuGTSSlicerResultsTest(ScriptedLoadableModuleTest):
     def _write_engine_like_outputs(self):
         source = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
         source.SetReferenceImageGeometryParameterFromVolumeNode(self.volume)
-        for name, mask in zip(PROMPTS, self.masks):
-            segment_id = source.GetSegmentation().AddEmptySegment(name)
+        for description, mask in zip(describe_all(PROMPTS), self.masks):  # named, colored and coded as the engine does
+            segment_id = source.GetSegmentation().AddEmptySegment(description.name, description.name,
+                                                                  description.color)
+            segment = source.GetSegmentation().GetSegment(segment_id)
+            segment.SetTag(segment.GetTerminologyEntryTagName(), description.terminology)
             slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), source, segment_id, self.volume)
         scene_io.write_segmentation(source, self.folder / "segmentation.seg.nrrd")
         slicer.mrmlScene.RemoveNode(source)
@@ -48,7 +52,12 @@ class DiffuGTSSlicerResultsTest(ScriptedLoadableModuleTest):
         heat.CopyOrientation(self.volume)
         scene_io.export_volume(heat, self.folder / "attention_1.nii.gz")
         slicer.mrmlScene.RemoveNode(heat)
-        (self.folder / "report.json").write_text(json.dumps({"prompts": [{"presence": 0.9}, {"presence": 0.2}]}))
+        prompts = [{"prompt": name, "segment": name, "label": n, "presence": presence, "volume_ml": 0.1,
+                    "files": {"attention": f"attention_{n}.nii.gz"}}
+                   for n, (name, presence) in enumerate(zip(PROMPTS, (0.9, 0.2)), start=1)]
+        report = {"schema": REPORT_SCHEMA, "prompts": prompts, "warnings": [],
+                  "outputs": {"segmentation": "segmentation.seg.nrrd"}}
+        (self.folder / "report.json").write_text(json.dumps(report))
 
     def test_segments_on_input_grid_with_terminology(self):
         loaded = load_results(self.folder, self.volume, Parameters(prompts=PROMPTS))
