@@ -1,5 +1,6 @@
 """DiffuGTSSlicer.py itself, imported outside Slicer with stand-ins for Slicer's ScriptedLoadableModule base
-classes (application framework), its Logic run on a real MRML volume against the real engine."""
+classes (application framework), its Logic run on a real MRML volume against the real engine (which refuses
+a malformed ROI: the options reach it and its one-line error comes back)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import types
 import numpy as np
 import pytest
 from slicer_support import add_oblique_volume, slicer_core
-
-from diffugts.cli.planned import PLANNED
 
 slicer = slicer_core()
 
@@ -41,9 +40,10 @@ def test_module_describes_itself(module):
     assert "DiffuGTSSlicerLib.qt_panel" not in sys.modules  # Qt parts load with the widget, not the module
 
 
-@pytest.mark.skipif("segment" not in PLANNED, reason="`diffugts segment` exists now; its results are loaded instead")
-def test_scripted_segment_raises_the_engines_message(module):
+def test_scripted_segment_passes_options_and_raises_the_engines_message(module):
     scene = slicer.vtkMRMLScene()
     volume = add_oblique_volume(scene, np.zeros((4, 8, 8), np.int16))
-    with pytest.raises(RuntimeError, match=r"^'diffugts segment' is not available yet"):
-        module.DiffuGTSSlicerLogic().segment(volume, ["kidney tumor"], timeout=60)
+    nodes = scene.GetNumberOfNodes()
+    with pytest.raises(RuntimeError, match=r"^--roi 'abc' is not three voxel ranges"):
+        module.DiffuGTSSlicerLogic().segment(volume, ["kidney tumor"], roi="abc", timeout=60)
+    assert scene.GetNumberOfNodes() == nodes  # nothing loaded

@@ -56,8 +56,8 @@ def test_parameters_round_trip_through_a_real_parameter_node_without_the_token()
     slicer = slicer_core()
     node = slicer.vtkMRMLScriptedModuleNode()
     chosen = Parameters(prompts=["kidney tumor", "glioma"], modality="CT", quality="best", device="cuda", seed=7,
-                        load_heat_map=False, load_uncertainty=True, models_folder="/data/models",
-                        server_url="http://gpu:8765", server_token="secret")
+                        roi="10:50,:,2:", threads=2, load_heat_map=False, load_uncertainty=True,
+                        models_folder="/data/models", server_url="http://gpu:8765", server_token="secret")
     chosen.write_to(node)
     assert Parameters.read_from(node) == Parameters(**{**chosen.__dict__, "server_token": ""})
     assert "secret" not in {node.GetParameter(name) for name in node.GetParameterNames()}
@@ -80,9 +80,25 @@ def test_segment_command_follows_the_engine_contract(tmp_path):
         "--modality MR")
     # a prompt that starts with "-" stays the value of its option, not a new option
     assert "--prompt=-x lesion" in segment_arguments("a", "b", Parameters(prompts=["-x lesion"]))
-    assert "--modality" not in segment_arguments("a", "b", Parameters(prompts=["x"]))
+    assert not {"--modality", "--roi", "--organ-mask", "--threads"} & set(segment_arguments("a", "b",
+                                                                                           Parameters(prompts=["x"])))
     with pytest.raises(ValueError):
         segment_arguments("a", "b", Parameters())
+    with pytest.raises(ValueError, match="threads"):
+        Parameters(threads=-1)
+
+
+def test_the_engines_own_parser_reads_every_option_the_module_passes(tmp_path):
+    from diffugts.cli import build_parser
+
+    parameters = Parameters(prompts=["-x lesion", "kidney tumor"], quality="best", device="cuda", seed=5,
+                            modality="CT", roi="10:50,:,2:", threads=3)
+    arguments = segment_arguments(tmp_path / "in.nrrd", tmp_path / "out", parameters, tmp_path / "organ.nrrd")
+    args = build_parser().parse_args(engine_command(*arguments)[3:])
+    assert (args.command, args.progress, args.image, args.out) == ("segment", "json", f"{tmp_path}/in.nrrd",
+                                                                   f"{tmp_path}/out")
+    assert (args.prompt, args.quality, args.device, args.seed) == (["-x lesion", "kidney tumor"], "best", "cuda", 5)
+    assert (args.modality, args.roi, args.organ_mask, args.threads) == ("CT", "10:50,:,2:", f"{tmp_path}/organ.nrrd", 3)
 
 
 def test_engine_environment_carries_the_engine_the_folder_and_the_token_not_on_the_command_line():

@@ -27,8 +27,9 @@ def engine_command(*arguments: str, python: str | None = None) -> list[str]:
     return [python or python_executable(), "-m", "diffugts", "--progress", "json", *arguments]
 
 
-def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parameters) -> list[str]:
-    """The arguments of ``diffugts segment`` for one image and the panel's parameters."""
+def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parameters,
+                      organ_mask: str | Path | None = None) -> list[str]:
+    """The arguments of ``diffugts segment`` for one image (and an organ mask on its grid) and the parameters."""
     if not parameters.prompts:
         raise ValueError("at least one prompt is needed")
     arguments = ["segment", str(image)]
@@ -38,6 +39,12 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
                   "--seed", str(parameters.seed)]
     if parameters.modality != "auto":
         arguments += ["--modality", parameters.modality]
+    if parameters.roi:
+        arguments += ["--roi", parameters.roi]
+    if organ_mask is not None:
+        arguments += ["--organ-mask", str(organ_mask)]
+    if parameters.threads:
+        arguments += ["--threads", str(parameters.threads)]
     return arguments
 
 

@@ -16,10 +16,11 @@ from .i18n import _
 from .parameters import Parameters
 from .results import ResultsError, load_results
 from .runner import ProcessResult, ProcessRunner
-from .scene_io import export_volume
+from .scene_io import export_mask, export_volume
 from .signals import Signal
 
 INPUT_FILE = "input.nrrd"
+ORGAN_MASK_FILE = "organ_mask.nrrd"
 OUTPUT_FOLDER = "out"
 
 
@@ -60,8 +61,10 @@ class SegmentationLogic:
             return _("Type what to look for, one prompt per line (for example: kidney tumor).")
         return None
 
-    def start(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None = None) -> None:
-        """Start the engine in the background; call :meth:`poll` from a timer (or :meth:`wait`) until it ends."""
+    def start(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None = None,
+              organ_mask: Any | None = None) -> None:
+        """Start the engine in the background; call :meth:`poll` from a timer (or :meth:`wait`) until it ends.
+        ``organ_mask`` (a segmentation or labelmap node) keeps findings inside it."""
         problem = self.problem(input_volume, parameters)
         if problem:
             raise ValueError(problem)
@@ -70,7 +73,8 @@ class SegmentationLogic:
         workspace = Path(tempfile.mkdtemp(prefix="diffugts-slicer-"))
         try:
             image = export_volume(input_volume, workspace / INPUT_FILE)
-            command = engine_command(*segment_arguments(image, workspace / OUTPUT_FOLDER, parameters),
+            organ = export_mask(organ_mask, input_volume, workspace / ORGAN_MASK_FILE) if organ_mask else None
+            command = engine_command(*segment_arguments(image, workspace / OUTPUT_FOLDER, parameters, organ),
                                      python=self.python)
         except Exception:
             shutil.rmtree(workspace, ignore_errors=True)

@@ -21,6 +21,8 @@ class Parameters:
     quality: str = "balanced"
     device: str = "auto"
     seed: int = 0
+    roi: str = ""  # "I0:I1,J0:J1,K0:K1" voxel box of the input to work in (the engine checks it); empty: all
+    threads: int = 0  # CPU threads for the engine's networks; 0: the engine's choice
     load_heat_map: bool = True
     load_pseudo_healthy: bool = False
     load_uncertainty: bool = False
@@ -32,6 +34,8 @@ class Parameters:
         for name, allowed in (("modality", MODALITIES), ("quality", QUALITIES), ("device", DEVICES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be 0 (the engine's choice) or more, not {self.threads}")
 
     @staticmethod
     def prompts_from_text(text: str) -> list[str]:
