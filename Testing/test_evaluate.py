@@ -152,3 +152,24 @@ def test_cli_phantom_split_labels_seen_and_unseen(tmp_path, capsys):
     assert sum(row["has_tumor"] == "no" for row in rows) == 2
     assert "| seen | intensity-outlier |" in (out / SUMMARY_MD).read_text()
     assert main(args) == 0 and "0 cases evaluated now" in capsys.readouterr().out  # phantoms and rows reused
+
+
+def test_segmenter_predictor_gives_both_methods_from_one_call_and_skips_mr(tmp_path):
+    from diffugts.evaluation.predictors import ATTENTION_ONLY, DIFFUGTS, SegmenterPredictor
+    from diffugts.segment import PRESETS, Segmenter
+
+    segmenter = Segmenter.from_pretrained("demo-ct", device="cpu")
+    ct = read_dataset(write_phantom_set(tmp_path / "ct", 1, ["kidney cyst"], ["CT"], 32, seed=1))
+    mr = read_dataset(write_phantom_set(tmp_path / "mr", 1, ["kidney cyst"], ["MR-T2"], 32, seed=1))
+    predictors = [SegmenterPredictor(segmenter, PRESETS["fast"]), OutlierPredictor()]
+    outcome = evaluate(ct + mr, predictors, tmp_path / "out", settings_for(tmp_path, METHODS))
+    rows = {(row["modality"], row["method"]): row for row in outcome.rows}
+    assert len(rows) == 6 and segmenter.volumes.misses == 1  # one Segmenter call for both methods
+    for method in (DIFFUGTS, ATTENTION_ONLY):
+        row = rows[("CT", method)]
+        assert row["status"] == "ok" and row["region"] == "organ"
+        assert 0.0 <= float(row["presence"]) <= 1.0 and 0.0 <= float(row["dice"]) <= 1.0
+        assert rows[("MR-T2", method)]["status"] == "skipped: modality not supported"
+    assert float(rows[("CT", ATTENTION_ONLY)]["seconds"]) < float(rows[("CT", DIFFUGTS)]["seconds"])
+    assert rows[("MR-T2", "intensity-outlier")]["status"] == "ok"
+    assert "| Skipped / errors |" in (tmp_path / "out" / SUMMARY_MD).read_text()
