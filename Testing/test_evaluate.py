@@ -134,6 +134,21 @@ def test_auroc_is_na_with_one_class_and_nan_hd95_is_counted():
     assert math.isclose(float(row["dice_mean"]), 0.25)
 
 
+def test_methods_are_also_compared_on_the_cases_every_method_scored():
+    base = dict(dataset="d", category="brain glioma", split="", prompt="brain glioma", has_tumor="yes", region="",
+                dice="0.5", nsd="0.5", hd95_mm="2", presence="0.5", predicted_ml="1", true_ml="1", seconds="1")
+    rows = [dict(base, case_id="ct", image="ct.nii.gz", modality="CT", method="a", status="ok"),
+            dict(base, case_id="ct", image="ct.nii.gz", modality="CT", method="b", status="ok"),
+            dict(base, case_id="mr", image="mr.nii.gz", modality="MR-T1", method="a", status="ok"),
+            dict(base, case_id="mr", image="mr.nii.gz", modality="MR-T1", method="b",
+                 status="skipped: modality not supported")]
+    summary = {(row["group"], row["method"]): row for row in summarize(rows)}
+    assert summary[("all", "a")]["tumor_cases"] == "2" and summary[("all", "b")]["skipped"] == "1"
+    assert summary[("scored by every method", "a")]["tumor_cases"] == "1"
+    assert summary[("scored by every method", "b")]["tumor_cases"] == "1"
+    assert ("scored by every method", "a") not in {(r["group"], r["method"]) for r in summarize(rows[:2])}
+
+
 def test_cli_one_line_error_for_a_missing_dataset(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err.strip()

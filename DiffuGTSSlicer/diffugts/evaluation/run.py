@@ -24,7 +24,7 @@ from ..progress import ProgressCallback, silent
 from .metrics import segmentation_scores
 from .organs import organ_mask
 from .predictors import Predictor
-from .summary import write_summary
+from .summary import case_key, write_summary
 
 CASES_CSV, SETTINGS_JSON = "cases.csv", "evaluation.json"
 OK, SKIPPED_MODALITY, ERROR = "ok", "skipped: modality not supported", "error"
@@ -133,10 +133,6 @@ def case_rows(case: Case, predictors: Sequence[Predictor], split=None,
                          "seconds": _number(prediction.seconds)})
         report(number / len(predictors))
     return [{column: row.get(column, "") for column in COLUMNS} for row in rows]
-
-
-def case_key(row: dict[str, str]) -> tuple[str, str]:
-    return row["case_id"], row["image"]
 
 
 def _key(case: Case) -> tuple[str, str]:

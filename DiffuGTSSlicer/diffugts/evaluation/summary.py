@@ -1,5 +1,8 @@
 """Aggregates of an evaluation's per-case rows: per group (all, each category, seen/unseen) and method.
 
+When some method skipped some cases (an MR image and a CT-only backbone), the group "scored by every
+method" holds the cases all methods scored, so that the methods are compared on the same cases.
+
 Segmentation scores (mean ± SD) are over the cases with a tumor; HD95 averages only the finite values
 and counts the NaN ones (one mask empty) apart. Presence AUROC ranks every case of the group, a case
 without tumor being a negative; with only one class present it is "n/a".
@@ -19,22 +22,31 @@ from ..io import atomic_output
 from .metrics import NSD_TOLERANCE_MM, auroc
 
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-ALL = "all"
+ALL, COMMON = "all", "scored by every method"
 SUMMARY_COLUMNS = ("group", "method", "tumor_cases", "healthy_cases", "skipped", "errors", "dice_mean", "dice_sd",
                    "nsd_mean", "nsd_sd", "hd95_mm_mean", "hd95_mm_sd", "hd95_nan", "presence_auroc",
                    "healthy_predicted_ml_mean", "seconds_mean")
 
 
 def summarize(rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    """One aggregate row per (group, method), groups in the order: all, seen/unseen, categories."""
+    """One aggregate row per (group, method), groups in the order: all, common, seen/unseen, categories."""
     methods = list(dict.fromkeys(row["method"] for row in rows))
     splits = [s for s in ("seen", "unseen") if any(row["split"] == s for row in rows)]
     categories = sorted({row["category"] for row in rows})
+    cases = {case_key(row) for row in rows}
+    common = cases - {case_key(row) for row in rows if row["status"] != "ok"}
     groups = [(ALL, lambda row: True)]
+    if common != cases and len(methods) > 1:  # a fair comparison where some method skipped some cases
+        groups.append((COMMON, lambda row: case_key(row) in common))
     groups += [(split, lambda row, s=split: row["split"] == s) for split in splits]
     groups += [(category, lambda row, c=category: row["category"] == c) for category in categories]
     return [_aggregate(name, method, [row for row in rows if row["method"] == method and wanted(row)])
             for name, wanted in groups for method in methods]
+
+
+def case_key(row: dict[str, str]) -> tuple[str, str]:
+    """What identifies a case in the rows: its id and image file (one case may have several images)."""
+    return row["case_id"], row["image"]
 
 
 def _aggregate(group: str, method: str, rows: list[dict[str, str]]) -> dict[str, str]:
