@@ -19,7 +19,7 @@ from diffugts.evaluation.baselines import BODY, ORGAN, body_mask, intensity_outl
 from diffugts.evaluation.metrics import segmentation_scores
 from diffugts.evaluation.organs import organ_from_labels, organ_mask
 from diffugts.evaluation.predictors import METHODS, OutlierPredictor
-from diffugts.evaluation.run import CASES_CSV, COLUMNS, RunSettings, evaluate, read_rows
+from diffugts.evaluation.run import CASES_CSV, COLUMNS, RunSettings, evaluate, read_rows, with_file_hashes
 from diffugts.evaluation.summary import SUMMARY_MD, summarize
 
 
@@ -119,6 +119,16 @@ def test_run_with_other_settings_is_refused(phantom_manifest, tmp_path):
     with pytest.raises(DiffuGTSError, match=r"other settings \(quality\)"):
         evaluate(cases, [OutlierPredictor()], tmp_path, other)
     assert len(read_rows(tmp_path / CASES_CSV)) == 1
+
+
+def test_a_retrained_model_file_counts_as_other_settings(tmp_path):
+    heads = tmp_path / "heads.safetensors"
+    heads.write_bytes(b"first training")
+    before = with_file_hashes({"attention_heads": str(heads), "backbone": "demo-ct"})
+    heads.write_bytes(b"second training")
+    after = with_file_hashes({"attention_heads": str(heads), "backbone": "demo-ct"})
+    assert before["attention_heads"] == after["attention_heads"] and before != after
+    assert set(before["file_sha256"]) == {"attention_heads"}
 
 
 def test_auroc_is_na_with_one_class_and_nan_hd95_is_counted():

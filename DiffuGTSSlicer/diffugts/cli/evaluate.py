@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.readers import detect_layout, read_dataset
     from ..data.splits import zero_shot_split
     from ..evaluation.predictors import INTENSITY_OUTLIER, SEGMENTER_METHODS, OutlierPredictor, SegmenterPredictor
-    from ..evaluation.run import RunSettings, check_run_folder, evaluate
+    from ..evaluation.run import RunSettings, check_run_folder, evaluate, with_file_hashes
     from ..evaluation.zero_shot import PHANTOM_FOLDER, phantom_set
     from ..progress import for_mode
 
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         segmenter = Segmenter.from_pretrained("demo-ct", device=torch_device(args.device))
         predictors.append(SegmenterPredictor(segmenter, PRESETS[args.quality], segmenter_methods))
-        models = segmenter.models
+        models = with_file_hashes(segmenter.models)
     if INTENSITY_OUTLIER in args.methods:
         predictors.append(OutlierPredictor())
     settings = RunSettings(

@@ -8,6 +8,7 @@ always complete, and a rerun into the same folder skips the cases it already hol
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -60,6 +61,13 @@ class RunOutcome:
     reused: int  # cases found in cases.csv from an earlier run
     rows: list[dict[str, str]]
     folder: Path
+
+
+def with_file_hashes(models: dict[str, object]) -> dict[str, object]:
+    """``models`` plus the SHA-256 of every model file it names, so a retrained head counts as other settings."""
+    hashes = {name: hashlib.sha256(Path(value).read_bytes()).hexdigest()[:16] for name, value in models.items()
+              if isinstance(value, str) and Path(value).is_file()}
+    return {**models, "file_sha256": hashes}
 
 
 def check_run_folder(out: Path, settings: RunSettings) -> None:
