@@ -88,6 +88,20 @@ class Settings(dict):
         self[key] = value
 
 
+class Recorder:
+    """Collects what a runner or logic emits."""
+
+    def __init__(self, source) -> None:
+        self.progress: list[tuple[str, float]] = []
+        self.log: list[str] = []
+        self.results: list = []
+        source.progress.connect(lambda stage, fraction: self.progress.append((stage, fraction)))
+        source.log.connect(self.log.append)
+        source.finished.connect(self.results.append)
+        if hasattr(source, "failed"):
+            source.failed.connect(self.results.append)
+
+
 def launcher(folder: Path, before: str = "") -> str:
     """A stand-in for PythonSlicer: a launcher process whose child is the real Python (not an exec)."""
     path = folder / "PythonLauncher"

@@ -19,8 +19,6 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtUiTools import QUiLoader  # noqa: E402
 from pythonqt_shim import STAND_INS, child_widget_variables, ctk_module, qt_module  # noqa: E402
 
-from diffugts.cli.planned import PLANNED  # noqa: E402
-
 slicer = slicer_core()
 
 
@@ -111,9 +109,9 @@ def test_presets_fill_the_prompt_box_and_the_estimate_follows_the_volume(panel):
     assert find(widget, QtWidgets.QLabel, "estimateLabel").text().startswith("Rough guess, not yet measured:")
 
 
-@pytest.mark.skipif("segment" not in PLANNED, reason="`diffugts segment` exists now; its results are loaded instead")
-def test_segment_runs_the_engine_saves_parameters_and_shows_its_message(panel):
+def test_ctrl_enter_segments_saving_the_parameters_and_the_history(panel, tmp_path):
     qt_panel, widget, volume, node, application, app = panel
+    qt_panel.logic.python = launcher(tmp_path, before=engine_blocked_on(tmp_path / "pipe.nii"))
     widget.findChild(QtWidgets.QComboBox, "inputVolumeSelector").setCurrentNode(volume)
     prompts = find(widget, QtWidgets.QPlainTextEdit, "promptsTextEdit")
     prompts.setPlainText("kidney tumor\nliver lesion")
@@ -125,15 +123,37 @@ def test_segment_runs_the_engine_saves_parameters_and_shows_its_message(panel):
     pump(app, prompts.hasFocus)
     QTest.keyClick(prompts, Qt.Key_Return, Qt.ControlModifier)  # Ctrl+Enter segments
     assert button.text() == "Cancel"
-    pump(app, lambda: not qt_panel.logic.running)
-    assert button.text() == "Segment"
-    assert application.errors == ["'diffugts segment' is not available yet in this version. "
-                                   "It is planned; 'diffugts --help' lists what works now."]
-    assert "--quality fast" in find(widget, QtWidgets.QPlainTextEdit, "logTextEdit").toPlainText()
+    log = find(widget, QtWidgets.QPlainTextEdit, "logTextEdit").toPlainText()
+    assert "segment" in log and "'--prompt=liver lesion'" in log and "--quality fast" in log
     assert (node.GetParameter("prompts"), node.GetParameter("quality")) == ("kidney tumor\nliver lesion", "fast")
     assert node.GetNodeReference("InputVolume") is volume
     history = find(widget, QtWidgets.QComboBox, "historyComboBox")
     assert [history.itemText(i) for i in range(history.count())][1:] == ["kidney tumor", "liver lesion"]
+    button.click()
+    pump(app, lambda: not qt_panel.logic.running, timeout=30)
+    assert button.text() == "Segment" and application.errors == ["Cancelled."]
+
+
+def test_results_fill_the_table_and_the_status_shows_the_engines_warnings(panel, tmp_path):
+    from test_slicer_results import PROMPTS, SHAPE, WARNINGS, write_engine_outputs
+
+    from DiffuGTSSlicerLib.parameters import Parameters
+    from DiffuGTSSlicerLib.results import load_results
+
+    qt_panel, widget, volume, _, application, _ = panel
+    volume = add_oblique_volume(volume.GetScene(), np.zeros(SHAPE, np.int16), name="kidneys")
+    write_engine_outputs(tmp_path / "out", volume)
+    loaded = load_results(tmp_path / "out", volume, Parameters(prompts=PROMPTS))
+    qt_panel.logic.finished.emit(loaded)  # what the logic emits once a run's results are in the scene
+    table = find(widget, QtWidgets.QTableWidget, "resultsTable")
+    assert table.horizontalHeaderItem(1).text() == "Presence score"
+    assert "not the probability" in table.horizontalHeaderItem(1).toolTip()
+    cells = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
+    assert cells == [["kidney tumor", "0.93", "0.14"], ["mass in the pancreatic head", "0.07", "0.03"]]
+    status = find(widget, QtWidgets.QLabel, "statusLabel").text()
+    assert status == f"Done. Warnings: {WARNINGS[0]}."
+    assert widget.findChild(QtWidgets.QComboBox, "outputSegmentationSelector").currentNode() is loaded.segmentation_node
+    assert application.errors == []
 
 
 def test_the_segment_button_becomes_cancel_and_stops_the_engine(panel, tmp_path):

@@ -1,5 +1,6 @@
 """The process runner and the segmentation logic with REAL engine subprocesses: progress lines parsed, success,
-the engine's own one-line error shown, Cancel killing the whole process tree, temporary files removed."""
+the engine's own one-line error shown, Cancel killing the whole process tree, temporary files removed
+(a whole `diffugts segment` run and its Cancel: test_slicer_end_to_end.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,13 @@ import time
 import numpy as np
 import psutil
 import pytest
-from slicer_support import REPO_ROOT, add_oblique_volume, engine_blocked_on, launcher, slicer_core, wait_for_children
+from slicer_support import (REPO_ROOT, Recorder, add_oblique_volume, engine_blocked_on, launcher, slicer_core,
+                            wait_for_children)
 
-from diffugts.cli.planned import PLANNED
 from DiffuGTSSlicerLib.command import engine_command
 from DiffuGTSSlicerLib.runner import ProcessRunner
 
 DEMO = REPO_ROOT / "DiffuGTSSlicer" / "diffugts" / "demo" / "lung1_crop_ct.nii.gz"
-
-
-class Recorder:
-    """Collects what a runner or logic emits."""
-
-    def __init__(self, source) -> None:
-        self.progress: list[tuple[str, float]] = []
-        self.log: list[str] = []
-        self.results: list = []
-        source.progress.connect(lambda stage, fraction: self.progress.append((stage, fraction)))
-        source.log.connect(self.log.append)
-        source.finished.connect(self.results.append)
-        if hasattr(source, "failed"):
-            source.failed.connect(self.results.append)
 
 
 def test_engine_success_output_is_logged():
@@ -133,21 +120,3 @@ def test_logic_cancel_kills_the_tree_and_removes_the_temporary_files(tmp_path, s
     assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE
     assert seen.results == ["Cancelled."]
     assert not logic.running
-
-
-@pytest.mark.skipif("segment" not in PLANNED, reason="`diffugts segment` exists now; its results are loaded instead")
-def test_logic_shows_the_engines_not_available_message_and_cleans_up(tmp_path, scene_and_volume):
-    from DiffuGTSSlicerLib.logic import SegmentationLogic
-    from DiffuGTSSlicerLib.parameters import Parameters
-
-    _, volume = scene_and_volume
-    logic = SegmentationLogic(python=sys.executable)
-    seen = Recorder(logic)
-    logic.start(volume, Parameters(prompts=["kidney tumor", "liver lesion"], quality="fast", device="cpu"))
-    workspace = logic.job.workspace
-    logic.wait(timeout=60)
-    assert seen.results == ["'diffugts segment' is not available yet in this version. "
-                            "It is planned; 'diffugts --help' lists what works now."]
-    assert seen.log[0].startswith(f"$ {sys.executable} -m diffugts --progress json segment {workspace}/input.nrrd "
-                                  "'--prompt=kidney tumor' '--prompt=liver lesion' --out")
-    assert not workspace.exists()
