@@ -21,8 +21,8 @@ install:
 
 demo: install
 	$(PYTHON) -m diffugts info $(DEMO_IMAGE)
-	$(PYTHON) -m diffugts attention $(DEMO_IMAGE) --prompt "lung tumor" --out demo-output
-	@echo "Attention map on the input's grid: demo-output/attention_1.nii.gz (open it over $(DEMO_IMAGE) in 3D Slicer)"
+	$(PYTHON) -m diffugts segment $(DEMO_IMAGE) --prompt "lung tumor" --out demo-output
+	@echo "Results on the input's grid in demo-output/: segmentation.seg.nrrd, probability_1.nii.gz, pseudo_healthy.nii.gz, ... (open them over $(DEMO_IMAGE) in 3D Slicer); quick look: demo-output/quicklook.png"
 
 # pytest exits 5 when it collects no test: that is a broken suite, said plainly.
 test: install

@@ -12,7 +12,7 @@ class SegmentSettings:
     seeds: tuple[int, ...] = (0,)  # one inpainting sample per seed; their spread is the uncertainty
     steps: int = 5  # denoising steps per inpainting sample
     region_threshold: float | None = None  # attention above this is inpainted; None: the heads' threshold
-    region_fraction: float = 0.02  # at least this fraction of the volume, the most suspicious part, is inpainted
+    region_fraction: float = 0.05  # at least this fraction of the volume, the most suspicious part, is inpainted
     region_dilate: int = 1  # latent voxels added around the inpainted region
     min_component_mm3: float = 50.0  # smaller connected components are dropped
     fill_holes: bool = True

@@ -32,7 +32,7 @@ FINAL_NAME = "refine_head.safetensors"
 
 @dataclass
 class Example:
-    inputs: torch.Tensor  # [1, 4, X, Y, Z] on the padded model grid
+    inputs: torch.Tensor  # [1, C, X, Y, Z] on the padded model grid
     target: torch.Tensor  # [1, 1, X, Y, Z]
     valid: tuple[int, int, int]  # the unpadded size: the loss is computed there
 
@@ -112,9 +112,12 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             run.checkpoint(head, optimizer, step + 1, losses)
     head.eval()
+    # the threshold delineates what is there; whether anything is there is the presence score's job, so
+    # examples with an empty target (which any high threshold "wins") do not choose it
     with torch.no_grad():
         threshold, dice = best_dice_threshold(
-            (torch.sigmoid(_crop(head(e.inputs), e.valid)), _crop(e.target, e.valid) > 0.5) for e in examples)
+            (torch.sigmoid(_crop(head(e.inputs), e.valid)), _crop(e.target, e.valid) > 0.5)
+            for e in examples if e.target.any())
     head.config = replace(head.config, threshold=threshold)
     report = {"config": asdict(config), "categories": seen_categories(config, segmenter.backbone),
               "examples": len(examples), "steps": config.steps,

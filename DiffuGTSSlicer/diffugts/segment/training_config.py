@@ -15,8 +15,8 @@ class RefineTrainingConfig:
     size: int = 64  # phantom voxels per axis
     seeds: int = 1  # pseudo-healthy samples per case and prompt
     inpaint_steps: int = 5
-    steps: int = 600
-    patch: int = 48  # model-grid voxels per side of the training crops
+    steps: int = 1200
+    patch: int = 40  # model-grid voxels per side of the training crops
     learning_rate: float = 2e-3
     channels: tuple[int, ...] = (16, 32, 64)
     seed: int = 0
