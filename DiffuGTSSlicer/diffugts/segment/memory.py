@@ -10,9 +10,14 @@ from ..errors import DiffuGTSError
 from ..io import Volume
 from ..memory import budget_bytes, format_bytes
 
-# Calibrated with benchmarks/bench_segment.py (peak RSS over the process's start, demo backbone, CPU):
-MODEL_GRID_COPIES = 24  # float32 model-grid tensors alive at the peak, besides the per-seed/per-prompt ones
-NETWORK_BYTES = 1.5 * 1024**3  # activations of one sliding-window patch through the VAE, UNet and refine head
+# Calibrated with benchmarks/bench_segment.py (peak RSS growth from the loaded models to the end of
+# writing the outputs, demo backbone, CPU; see benchmarks/README.md "End to end"): the estimate is 1.16-1.41x
+# the measured growth for 128^3, 256x256x128 and 512x512x300 CTs with the Fast and Best presets, and 1.07x
+# for a 40x36x28 phantom. At 512x512x300 writing the outputs is the peak (6.8 GB growth, against 3.9 GB
+# while segmenting): the quick-look builds float64 RGB copies of the whole volume; refit after changing that.
+MODEL_GRID_COPIES = 12  # float32 model-grid tensors alive at the peak, besides the per-seed/per-prompt ones
+INPUT_VOXEL_TRANSIENT_BYTES = 68  # short-lived bytes per input voxel (resampling back, label map, quick-look)
+NETWORK_BYTES = 256 * 1024**2  # fixed: one sliding-window patch's activations, allocator and library slack
 
 
 def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> int:
@@ -22,7 +27,8 @@ def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, 
     model_voxels = int(np.prod(np.ceil(np.maximum(canonical, 1) / multiple) * multiple))
     per_model_voxel = 4 * (MODEL_GRID_COPIES + 3 * seeds + prompts * (2 + seeds))
     input_voxels = int(np.prod(volume.size))
-    per_input_voxel = volume.array.itemsize + 4 * 3 + prompts * (4 * 3 + 1)  # pseudo, uncertainty; maps, mask
+    per_input_voxel = (volume.array.itemsize + 4 * 3 + prompts * (4 * 3 + 1)  # pseudo, uncertainty; maps, mask
+                       + INPUT_VOXEL_TRANSIENT_BYTES)
     return int(model_voxels * per_model_voxel + input_voxels * per_input_voxel + NETWORK_BYTES)
 
 
