@@ -157,7 +157,7 @@ def test_postprocessing_fills_holes_and_drops_small_components():
 
 
 def test_too_large_a_volume_is_refused_with_advice(segmenter, oblique_phantom, monkeypatch):
-    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.5")
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.2")
     volume = oblique_phantom.image.like(oblique_phantom.image.array + 2)  # not in the cache
     with pytest.raises(DiffuGTSError, match="--roi") as error:
         segmenter(volume, "kidney tumor", settings=FAST)
