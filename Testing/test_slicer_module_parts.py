@@ -152,7 +152,7 @@ def test_estimates_grow_with_size_and_quality_and_shrink_on_gpu():
     assert device.estimate_seconds(10**7, "best", True) < device.estimate_seconds(10**7, "best", False)
     assert device.describe_estimate(512 * 512 * 300, "balanced", "cpu", device.DeviceInfo("2")).endswith("on the CPU")
     gpu = device.DeviceInfo("2", "12", [{"name": "g", "memory_gb": 8}])
-    assert device.describe_estimate(100, "fast", "auto", gpu) == "Rough guess, not yet measured: a minute or less on the GPU"
+    assert device.describe_estimate(100, "fast", "auto", gpu) == "Rough guess, GPU not yet measured: a minute or less on the GPU"
 
 
 def test_engine_requirements_match_pyproject_apart_from_torch():

@@ -106,7 +106,7 @@ def test_presets_fill_the_prompt_box_and_the_estimate_follows_the_volume(panel):
     assert find(widget, QtWidgets.QPlainTextEdit, "promptsTextEdit").toPlainText() == "glioma\nbrain metastasis"
     assert presets.currentIndex() == 0
     widget.findChild(QtWidgets.QComboBox, "inputVolumeSelector").setCurrentNode(volume)
-    assert find(widget, QtWidgets.QLabel, "estimateLabel").text().startswith("Rough guess, not yet measured:")
+    assert find(widget, QtWidgets.QLabel, "estimateLabel").text().startswith(("Estimate from a 2-core benchmark:", "Rough guess, GPU not yet measured:"))
 
 
 def test_ctrl_enter_segments_saving_the_parameters_and_the_history(panel, tmp_path):

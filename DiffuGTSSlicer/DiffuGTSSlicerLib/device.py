@@ -10,8 +10,10 @@ from pathlib import Path
 from .i18n import _
 
 PROBE_SCRIPT = Path(__file__).with_name("probe_device.py")
-# Rough seconds per million voxels, measured on nothing yet: to be replaced by benchmarks/ numbers.
-CPU_SECONDS_PER_MEGAVOXEL = {"fast": 20.0, "balanced": 60.0, "best": 180.0}
+# Seconds per million input voxels on 2 CPU cores with the demo models (benchmarks/README.md, "End to
+# end": fast 3.5-5.5, best 7.5-14; balanced is interpolated, not measured), plus loading the models.
+CPU_SECONDS_PER_MEGAVOXEL = {"fast": 4.0, "balanced": 8.0, "best": 12.0}
+MODEL_LOADING_SECONDS = 6.0
 GPU_SPEEDUP = 25.0
 
 
@@ -54,7 +56,7 @@ def parse_probe(lines: Sequence[str]) -> DeviceInfo:
 def estimate_seconds(voxels: int, quality: str, on_gpu: bool) -> float:
     """A rough run time for a volume of ``voxels`` voxels."""
     seconds = CPU_SECONDS_PER_MEGAVOXEL[quality] * voxels / 1e6
-    return seconds / GPU_SPEEDUP if on_gpu else seconds
+    return MODEL_LOADING_SECONDS + (seconds / GPU_SPEEDUP if on_gpu else seconds)
 
 
 def describe_estimate(voxels: int, quality: str, device: str, info: DeviceInfo) -> str:
@@ -62,6 +64,8 @@ def describe_estimate(voxels: int, quality: str, device: str, info: DeviceInfo) 
     on_gpu = device == "cuda" or (device == "auto" and info.has_gpu)
     minutes = estimate_seconds(voxels, quality, on_gpu) / 60.0
     where = _("on the GPU") if on_gpu else _("on the CPU")
+    # CPU figures come from the benchmark; no GPU has been measured yet
+    kind = _("Rough guess, GPU not yet measured:") if on_gpu else _("Estimate from a 2-core benchmark:")
     if minutes < 1.0:
-        return _("Rough guess, not yet measured: a minute or less {where}").format(where=where)
-    return _("Rough guess, not yet measured: about {minutes:.0f} min {where}").format(minutes=minutes, where=where)
+        return _("{kind} a minute or less {where}").format(kind=kind, where=where)
+    return _("{kind} about {minutes:.0f} min {where}").format(kind=kind, minutes=minutes, where=where)
