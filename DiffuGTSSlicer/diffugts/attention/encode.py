@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +24,7 @@ class EncodedVolume:
     grid: ModelGrid
     conditioning: Conditioning
     mask: torch.Tensor | None = None  # a reference mask on the model grid, when one was given
+    unet_features: list[torch.Tensor] = field(default_factory=list)  # the UNet's maps at their own sizes
 
 
 def encode_for_attention(backbone, volume: Volume, *, timestep: int, modality: str | None = None,
@@ -31,6 +32,8 @@ def encode_for_attention(backbone, volume: Volume, *, timestep: int, modality: s
     image, mask_tensor, grid = to_model_grid(volume, backbone.config, modality=modality, mask=mask)
     latent = encode_volume(backbone, image, progress=progress)
     conditioning = grid.conditioning()
-    features = frozen_features(backbone, image, latent, conditioning, timestep)
+    with torch.no_grad():
+        unet = [f.float().cpu() for f in backbone.features(latent, timestep, conditioning)]
+    features = frozen_features(backbone, image, unet, latent.shape[2:])
     progress("features", 1.0)
-    return EncodedVolume(image, latent, features, grid, conditioning, mask_tensor)
+    return EncodedVolume(image, latent, features, grid, conditioning, mask_tensor, unet)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..backbone import Conditioning
 
 
 def on_latent_grid(maps: list[torch.Tensor], size: torch.Size) -> list[torch.Tensor]:
@@ -21,9 +20,8 @@ def on_latent_grid(maps: list[torch.Tensor], size: torch.Size) -> list[torch.Ten
     return out
 
 
-def frozen_features(backbone, image: torch.Tensor, latent: torch.Tensor, cond: Conditioning,
-                    timestep: int) -> list[torch.Tensor]:
-    """Encoder features of ``image`` and UNet features of ``latent`` at ``timestep``, on the latent grid."""
+def frozen_features(backbone, image: torch.Tensor, unet_maps: list[torch.Tensor], size: torch.Size) -> list[torch.Tensor]:
+    """Encoder features of ``image`` and the given UNet features of its latent, on the latent grid ``size``."""
     with torch.no_grad():
-        maps = backbone.encoder_features(image) + backbone.features(latent, timestep, cond)
-    return [m.float().cpu() for m in on_latent_grid(maps, latent.shape[2:])]
+        maps = backbone.encoder_features(image) + unet_maps
+    return [m.float().cpu() for m in on_latent_grid(maps, size)]

@@ -42,11 +42,10 @@ from .settings import PRESETS, SegmentSettings
 
 @dataclass
 class VolumeState:
-    """What a volume costs once, whatever the prompts: its encoding, reconstruction and UNet features."""
+    """What a volume costs once, whatever the prompts: its encoding (with frozen features) and reconstruction."""
 
     encoded: EncodedVolume
     reconstruction: torch.Tensor  # [1, 1, X, Y, Z], VAE decode of the input latent
-    unet_features: list[torch.Tensor]  # frozen UNet features of the input latent (for the feature residual)
 
 
 @dataclass
@@ -167,13 +166,10 @@ class Segmenter:
                progress: ProgressCallback = silent) -> VolumeState:
         """The per-volume work (``mask``: a reference mask carried onto the model grid, for training)."""
         check_memory(volume, self.backbone.config, prompts=prompts, seeds=seeds)
-        timestep = self.heads.config.timestep
-        encoded = encode_for_attention(self.backbone, volume, timestep=timestep, modality=modality, mask=mask,
-                                       progress=progress)
+        encoded = encode_for_attention(self.backbone, volume, timestep=self.heads.config.timestep,
+                                       modality=modality, mask=mask, progress=progress)
         reconstruction = decode_latent(self.backbone, encoded.latent, progress=progress, stage="reconstruct")
-        with torch.no_grad():
-            features = [f.cpu() for f in self.backbone.features(encoded.latent, timestep, encoded.conditioning)]
-        return VolumeState(encoded, reconstruction, features)
+        return VolumeState(encoded, reconstruction)
 
     def attention(self, encoded: EncodedVolume, prompt) -> torch.Tensor:
         """The prompt's attention probability [1, 1, X, Y, Z] on the (padded) model grid."""
@@ -224,7 +220,7 @@ class Segmenter:
             image = decode_latent(self.backbone, z, progress=progress, stage="decode")
             with torch.no_grad():
                 features = self.backbone.features(z, self.heads.config.timestep, encoded.conditioning)
-            distance = feature_residual(state.unet_features, [f.cpu() for f in features], image.shape[2:])
+            distance = feature_residual(encoded.unet_features, [f.cpu() for f in features], image.shape[2:])
         return Sample(image, distance)
 
     def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor],
