@@ -227,3 +227,21 @@ def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_pat
     assert np.mean(losses[-15:]) < np.mean(losses[:15])
     assert report["examples"] == 4  # two phantoms, each with its own prompt and the other organ's
     assert (tmp_path / "refine_head.safetensors").is_file() and 0 < report["threshold"] < 1
+
+
+def test_label_map_gives_overlaps_to_the_more_probable_prompt_and_keeps_filled_holes(phantom_result):
+    from diffugts.segment.write import label_map
+
+    first, second = phantom_result.findings
+    shape = first.mask.array.shape
+    masks = [np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)]
+    probabilities = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+    masks[0].flat[[0, 1, 3]] = 1
+    probabilities[0].flat[[0, 1, 3]] = (0.9, 0.6, 0.7)
+    masks[1].flat[[0, 1, 2, 3]] = 1
+    probabilities[1].flat[[0, 1, 2, 3]] = (0.8, 0.7, 0.0, 0.7)  # voxel 2: a filled hole, probability 0
+    result = replace(phantom_result, findings=[
+        replace(first, mask=first.mask.like(masks[0]), probability=first.probability.like(probabilities[0])),
+        replace(second, mask=second.mask.like(masks[1]), probability=second.probability.like(probabilities[1]))])
+    labels = label_map(result)
+    assert labels.flat[:5].tolist() == [1, 2, 2, 1, 0]

@@ -29,11 +29,15 @@ def output_names(prompts: int, suffix: str = ".nii.gz") -> list[str]:
 
 
 def label_map(result: Result) -> np.ndarray:
-    """uint8 [k, j, i]: prompt number n where prompt n's mask is set; overlaps go to the more probable prompt."""
-    masks = np.stack([f.mask.array > 0 for f in result.findings])
-    scores = np.stack([f.probability.array for f in result.findings]) * masks
-    labels = (np.argmax(scores, axis=0) + 1).astype(np.uint8)
-    labels[~masks.any(0)] = 0
+    """uint8 [k, j, i]: prompt number n where prompt n's mask is set; overlaps go to the more probable prompt
+    (the first on a tie). Built prompt by prompt: no stack of every map in memory."""
+    labels = np.zeros(result.findings[0].mask.array.shape, np.uint8)
+    best = np.zeros(labels.shape, np.float32)
+    for number, finding in enumerate(result.findings, start=1):
+        # a filled hole may have probability 0 but is still this prompt's when no other prompt claims it
+        take = (finding.mask.array > 0) & ((finding.probability.array > best) | (labels == 0))
+        labels[take] = number
+        best[take] = finding.probability.array[take]
     return labels
 
 
