@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import atomic_output
+from ..io import write_csv
 
 MANIFEST_COLUMNS = ("case_id", "image", "mask", "modality", "body_region", "tumor_prompt", "mask_labels",
                     "size_xyz", "spacing_xyz", "source", "licence", "notes")
@@ -40,10 +39,4 @@ def tumor_label_values(mask_labels: str) -> tuple[int, ...]:
 
 def write_manifest(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
     """Write rows with exactly the manifest columns, atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_output(path) as temp:
-        temp.write_text(buffer.getvalue(), encoding="utf-8")
-    return Path(path)
+    return write_csv(path, MANIFEST_COLUMNS, rows)

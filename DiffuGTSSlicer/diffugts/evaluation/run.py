@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ import numpy as np
 
 from ..data.case import Case
 from ..errors import DiffuGTSError
-from ..io import atomic_output
+from ..io import atomic_output, write_csv
 from ..progress import ProgressCallback, silent
 from .metrics import segmentation_scores
 from .organs import organ_mask
@@ -165,9 +164,4 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def write_rows(path: Path, rows: Sequence[dict[str, str]]) -> None:
     """Replace the CSV in one rename, so an interrupted run never leaves a half-written file."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_output(path) as temp:
-        temp.write_text(text.getvalue(), encoding="utf-8")
+    write_csv(path, COLUMNS, rows)

@@ -10,15 +10,13 @@ without tumor being a negative; with only one class present it is "n/a".
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_output
+from ..io import atomic_output, write_csv
 from .metrics import NSD_TOLERANCE_MM, auroc
 
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
@@ -110,12 +108,7 @@ def _rounded(text: str, digits: int) -> str:
 def write_summary(out: Path, rows: Sequence[dict[str, str]], title: str = "") -> list[dict[str, str]]:
     """Write summary.csv and summary.md into ``out`` (each in one rename) and return the summary rows."""
     summary = summarize(rows)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(summary)
-    with atomic_output(out / SUMMARY_CSV) as temp:
-        temp.write_text(text.getvalue(), encoding="utf-8")
+    write_csv(out / SUMMARY_CSV, SUMMARY_COLUMNS, summary)
     with atomic_output(out / SUMMARY_MD) as temp:
         temp.write_text(markdown(summary, title), encoding="utf-8")
     return summary

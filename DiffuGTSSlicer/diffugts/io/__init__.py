@@ -3,7 +3,7 @@
 from .modality import guess_modality
 from .orientation import Reorientation, orientation_code, to_ras
 from .read import IMAGE_SUFFIXES, read_grid, read_volume
-from .safe_write import atomic_output, register_input
+from .safe_write import atomic_output, register_input, write_csv
 from .volume import Grid, Volume
 from .write import SEGMENTATION_SUFFIX, VOLUME_SUFFIXES, Segment, to_sitk, write_segmentation, write_volume
 
@@ -23,6 +23,7 @@ __all__ = [
     "register_input",
     "to_ras",
     "to_sitk",
+    "write_csv",
     "write_segmentation",
     "write_volume",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,3 +64,14 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def write_csv(path: str | Path, columns: Sequence[str], rows: Sequence[dict[str, str]]) -> Path:
+    """A CSV with exactly ``columns`` (header first), replaced in one rename: never half-written."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_output(path) as temp:
+        temp.write_text(text.getvalue(), encoding="utf-8")
+    return Path(path)
