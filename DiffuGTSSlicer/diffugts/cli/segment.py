@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = output_folder(args.out, output_names(len(args.prompt)))
-    roi = Box.parse(args.roi) if args.roi else None
     image = read_volume(args.image)
+    roi = Box.parse(args.roi).fit(image.size) if args.roi else None  # checked before the models load
     for message in image.warnings:
         warn(message)
     organ = read_volume(args.organ_mask) if args.organ_mask else None
