@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import DiffuGTSError
 from ..segment.settings import PRESETS
 from .options import add_image_options, output_folder, positive_int, torch_device, warn
 
@@ -17,6 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment per prompt), probability and attention maps, the pseudo-healthy scan, an uncertainty map, "
         "report.json and quicklook.png, all on the input's exact grid. Research software, not for clinical use.")
     add_image_options(parser)
+    add_request_options(parser)
+    parser.add_argument("--organ-mask", metavar="FILE",
+                        help="organ mask on the image grid (nonzero = organ, e.g. from TotalSegmentator): findings "
+                             "are kept inside it")
+    add_model_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_request_options(parser: argparse.ArgumentParser) -> None:
+    """--prompt, --quality/--fast, --seed, --roi, --min-component: what `segment` and `batch` share."""
     parser.add_argument("--prompt", action="append", required=True, metavar="TEXT",
                         help='what to find, e.g. "kidney tumor"; repeat for several findings')
     parser.add_argument("--quality", choices=tuple(PRESETS), default="balanced",
@@ -27,51 +36,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--roi", metavar="I0:I1,J0:J1,K0:K1",
                         help="work only inside this box of voxel indices (stop excluded; empty = edge); outputs "
                              "still cover the whole image. Use it for large volumes.")
-    parser.add_argument("--organ-mask", metavar="FILE",
-                        help="organ mask on the image grid (nonzero = organ, e.g. from TotalSegmentator): findings "
-                             "are kept inside it")
     parser.add_argument("--min-component", type=float, default=None, metavar="MM3",
                         help="drop connected components smaller than this many mm³ (default 50)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--threads, --backbone, --heads, --refine (with add_image_options' --weights and --device)."""
     parser.add_argument("--threads", type=positive_int, help="CPU threads for the networks (default: torch's choice)")
     parser.add_argument("--backbone", default="demo-ct", help="backbone name or config .json (default demo-ct)")
     parser.add_argument("--heads", metavar="FILE", help="attention heads (default: the bundled ones)")
     parser.add_argument("--refine", metavar="FILE", help="refinement head (default: the bundled one)")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import dataclasses
+def request_from(args: argparse.Namespace, modality: str | None = None):
+    """The SegmentRequest the command-line options describe (checked: a bad value is a one-line error)."""
+    from ..segment.job import SegmentRequest
 
+    return SegmentRequest(tuple(args.prompt), quality=args.quality, seed=args.seed, roi=args.roi,
+                          min_component_mm3=args.min_component, modality=modality or args.modality)
+
+
+def load_segmenter(args: argparse.Namespace, device: str | None = None):
+    """The Segmenter the model options name, on ``device`` (default: --device)."""
     import torch
 
-    from ..io import read_volume
-    from ..io.crop import Box
-    from ..progress import for_mode
     from ..segment import Segmenter
-    from ..segment.write import output_names, write_result
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    return Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=args.refine,
+                                     device=device or torch_device(args.device))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..progress import for_mode
+    from ..segment import job
+    from ..segment.write import output_names
+
     out = output_folder(args.out, output_names(len(args.prompt)))
-    image = read_volume(args.image)
-    roi = Box.parse(args.roi).fit(image.size) if args.roi else None  # checked before the models load
-    for message in image.warnings:
+    prepared = job.prepare(args.image, request_from(args), args.organ_mask)  # checked before the models load
+    for message in prepared.image.warnings:
         warn(message)
-    organ = read_volume(args.organ_mask) if args.organ_mask else None
-    settings = PRESETS[args.quality].with_seed(args.seed)
-    if args.min_component is not None:
-        if args.min_component < 0:
-            raise DiffuGTSError(f"--min-component must be 0 or more mm³, not {args.min_component}")
-        settings = dataclasses.replace(settings, min_component_mm3=args.min_component)
-    segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=args.refine,
-                                          device=torch_device(args.device))
-    progress = for_mode(args.progress)
-    result = segmenter(image, args.prompt, settings=settings, organ_mask=organ, modality=args.modality, roi=roi,
-                       progress=progress)
+    result, written = job.run(load_segmenter(args), prepared, out, progress=for_mode(args.progress))
     for message in result.warnings:
-        if message not in image.warnings:
+        if message not in prepared.image.warnings:
             warn(message)
-    written = write_result(result, image, out, image_path=args.image)
     for finding in result.findings:
         print(f"{finding.text!r}: presence {finding.presence:.2f}, {finding.volume_ml:.2f} mL in "
               f"{finding.components} component(s)")

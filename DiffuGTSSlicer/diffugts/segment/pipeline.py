@@ -125,7 +125,7 @@ class Segmenter:
         parsed = [parse_prompt(text, modality) for text in texts]
         timings: dict[str, float] = {}
         warnings = list(volume.warnings)
-        organ = _organ_array(organ_mask, volume) if settings.restrict_to_organ else None
+        organ = organ_array(organ_mask, volume) if settings.restrict_to_organ else None
         box = roi.fit(volume.size) if roi else None
         work = crop(volume, box) if box else volume
         if box is not None and organ is not None:
@@ -261,7 +261,8 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
+def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
+    """The organ mask as booleans [k, j, i], refused unless it lies on ``volume``'s grid."""
     if organ_mask is None:
         return None
     if not organ_mask.grid.matches(volume.grid, tolerance=1e-3):

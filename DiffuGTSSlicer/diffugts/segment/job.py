@@ -1,0 +1,115 @@
+"""One segmentation job, from files to a folder: the single path `segment`, `batch` and `serve` share.
+
+    request = SegmentRequest(("kidney tumor",), quality="fast")
+    job = prepare("ct.nii.gz", request)            # reads and checks the inputs: no model needed yet
+    result, written = run(segmenter, job, "out/")  # segments and writes every output on the input's grid
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DiffuGTSError
+from ..io import Volume
+from ..io.crop import Box
+from ..progress import ProgressCallback, silent
+from .settings import PRESETS, SegmentSettings
+
+MAX_PROMPTS = 16
+MAX_PROMPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """What to find and how hard to look: everything of a job but the image and the models (plain data, JSON-able)."""
+
+    prompts: tuple[str, ...]
+    quality: str = "balanced"
+    seed: int = 0
+    roi: str | None = None  # 'i0:i1,j0:j1,k0:k1' voxel indices of the input grid
+    min_component_mm3: float | None = None  # None: the settings' default
+    modality: str | None = None  # None: guessed from the image
+
+    def __post_init__(self) -> None:
+        prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
+        if not all(isinstance(p, str) for p in prompts):
+            raise DiffuGTSError("every prompt must be a text", hint='Give e.g. ["kidney tumor", "liver tumor"].')
+        prompts = tuple(p.strip() for p in prompts)
+        object.__setattr__(self, "prompts", prompts)
+        if not prompts:
+            raise DiffuGTSError("no prompt given", hint='Give at least one prompt, e.g. "kidney tumor".')
+        if any(not p for p in prompts):
+            raise DiffuGTSError("the prompt is empty", hint='Describe the finding, e.g. "kidney tumor".')
+        if len(prompts) > MAX_PROMPTS or any(len(p) > MAX_PROMPT_CHARS for p in prompts):
+            raise DiffuGTSError(f"at most {MAX_PROMPTS} prompts of at most {MAX_PROMPT_CHARS} characters each",
+                                hint="Split the work into several runs; describe each finding in a few words.")
+        if self.quality not in PRESETS:
+            raise DiffuGTSError(f"unknown quality {self.quality!r}", hint=f"Use one of {', '.join(PRESETS)}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise DiffuGTSError(f"the seed must be a whole number of 0 or more, not {self.seed!r}")
+        if self.min_component_mm3 is not None and not self.min_component_mm3 >= 0:
+            raise DiffuGTSError(f"the minimum component must be 0 or more mm³, not {self.min_component_mm3}")
+        if self.roi is not None:
+            Box.parse(self.roi)
+
+    @property
+    def settings(self) -> SegmentSettings:
+        settings = PRESETS[self.quality].with_seed(self.seed)
+        if self.min_component_mm3 is not None:
+            settings = dataclasses.replace(settings, min_component_mm3=float(self.min_component_mm3))
+        return settings
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "prompts": list(self.prompts)}
+
+    @classmethod
+    def from_json(cls, data: object) -> SegmentRequest:
+        """A request from decoded JSON (a server body, a batch manifest row); unknown fields are an error."""
+        if not isinstance(data, dict):
+            raise DiffuGTSError("a segmentation request must be a JSON object with at least 'prompts'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DiffuGTSError(f"unknown request field(s): {', '.join(unknown)}",
+                                hint=f"Known fields: {', '.join(sorted(known))}.")
+        if "prompts" not in data:
+            raise DiffuGTSError("the request has no 'prompts'", hint='Give e.g. {"prompts": ["kidney tumor"]}.')
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise DiffuGTSError(f"the request has a field of the wrong type: {error}") from None
+
+
+@dataclass
+class PreparedJob:
+    """A request with its inputs read and checked against each other; nothing has run yet."""
+
+    request: SegmentRequest
+    image: Volume
+    image_path: Path
+    organ_mask: Volume | None = None
+    roi: Box | None = None
+
+
+def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None) -> PreparedJob:
+    """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model."""
+    from ..io import read_volume
+    from .pipeline import organ_array
+
+    image = read_volume(image_path)
+    roi = Box.parse(request.roi).fit(image.size) if request.roi else None
+    organ = read_volume(organ_mask) if organ_mask else None
+    organ_array(organ, image)
+    return PreparedJob(request, image, Path(image_path), organ, roi)
+
+
+def run(segmenter, job: PreparedJob, out: str | Path, progress: ProgressCallback = silent):
+    """Segment ``job`` with ``segmenter`` and write every output into ``out``; returns (Result, name -> path)."""
+    from .write import write_result
+
+    request = job.request
+    result = segmenter(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
+                       modality=request.modality, roi=job.roi, progress=progress)
+    return result, write_result(result, job.image, out, image_path=job.image_path)
