@@ -71,7 +71,7 @@ def test_info_keeps_going_past_a_bad_file_and_fails_at_the_end(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["batch", "serve"])
+@pytest.mark.parametrize("command", ["serve"])
 def test_planned_commands_say_they_are_not_available(command):
     result = run(command, "anything", "--flag")
     assert result.returncode == 2

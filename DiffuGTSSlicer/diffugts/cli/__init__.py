@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import DiffuGTSError
 from ..progress import MODES
-from . import attention, data, evaluate, info, inpaint, planned, segment, train, weights
+from . import attention, batch, data, evaluate, info, inpaint, planned, segment, train, weights
 
 # Each module has register(subparsers), which adds its subcommand(s) with a `func` default.
-COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, train, evaluate, planned]
+COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, batch, train, evaluate, planned]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ from ..errors import DiffuGTSError
 
 # name -> what it will do; removed from here as each command lands
 PLANNED = {
-    "batch": "segment a folder or manifest of volumes, resumably",
     "serve": "keep models loaded and serve segmentations over HTTP",
 }
 

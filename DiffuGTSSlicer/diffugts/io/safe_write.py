@@ -54,13 +54,13 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     temp = Path(temp_name)
     try:
         yield temp
-        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
+        os.chmod(temp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
