@@ -14,8 +14,13 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
     """IMAGE, --out, --weights, --modality and --device, as every model-running command takes them."""
     parser.add_argument("image", metavar="IMAGE", help="CT/MR image (NIfTI, NRRD, MHA, DICOM folder)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
     parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
+    add_weights_device_options(parser)
+
+
+def add_weights_device_options(parser: argparse.ArgumentParser) -> None:
+    """--weights and --device: where the backbone's files are and where the networks run."""
+    parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the networks run (default auto: a CUDA GPU when there is one)")
 

@@ -7,9 +7,7 @@ import argparse
 from ..errors import DiffuGTSError
 
 # name -> what it will do; removed from here as each command lands
-PLANNED = {
-    "serve": "keep models loaded and serve segmentations over HTTP",
-}
+PLANNED: dict[str, str] = {}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

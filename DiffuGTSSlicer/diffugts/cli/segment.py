@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
+from ..errors import DiffuGTSError
 from ..segment.settings import PRESETS
 from .options import add_image_options, output_folder, positive_int, torch_device, warn
+from .server_token import add_token_option, read_token
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="organ mask on the image grid (nonzero = organ, e.g. from TotalSegmentator): findings "
                              "are kept inside it")
     add_model_options(parser)
+    parser.add_argument("--server", metavar="URL",
+                        help="run on a warm 'diffugts serve' at URL (e.g. http://127.0.0.1:8765) instead of here: "
+                             "same outputs; the server's models and device are used. Token: DIFFUGTS_TOKEN or "
+                             "--token-file")
+    add_token_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -69,6 +78,8 @@ def load_segmenter(args: argparse.Namespace, device: str | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.server:
+        return run_on_server(args)
     from ..progress import for_mode
     from ..segment import job
     from ..segment.write import output_names
@@ -81,8 +92,46 @@ def run(args: argparse.Namespace) -> int:
     for message in result.warnings:
         if message not in prepared.image.warnings:
             warn(message)
-    for finding in result.findings:
-        print(f"{finding.text!r}: presence {finding.presence:.2f}, {finding.volume_ml:.2f} mL in "
-              f"{finding.components} component(s)")
-    print(f"wrote {len(written)} files to {out} in {result.timings['total']:.1f} s (see report.json)")
+    summarize(written["report"], len(written))
     return 0
+
+
+def summarize(report_path: Path, files: int, where: str = "") -> None:
+    """What a run found, prompt by prompt, and where it wrote, from its report.json."""
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    for entry in report["prompts"]:
+        print(f"{entry['prompt']!r}: presence {entry['presence']:.2f}, {entry['volume_ml']:.2f} mL in "
+              f"{entry['components']} component(s)")
+    print(f"wrote {files} files to {report_path.parent} in {report['timings_s']['total']:.1f} s{where} "
+          "(see report.json)")
+
+
+def run_on_server(args: argparse.Namespace) -> int:
+    """The same job on a `diffugts serve`: upload, segment there, download every output into --out."""
+    import signal
+
+    from ..client import Client
+    from ..client import segment as segment_on
+    from ..progress import for_mode
+    from ..segment.write import output_names
+
+    if args.weights or args.heads or args.refine or args.backbone != "demo-ct":
+        raise DiffuGTSError("--backbone, --weights, --heads and --refine choose local models; with --server the "
+                            "server's models are used", hint="Drop them, or start the server with them.")
+    out = output_folder(args.out, output_names(len(args.prompt)))
+    request = request_from(args)
+    client = Client(args.server, read_token(args))
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run (Slicer's Cancel) cancels the job too
+    try:
+        _, written = segment_on(client, args.image, request.to_json(), out, organ_mask=args.organ_mask,
+                                progress=for_mode(args.progress))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for message in json.loads(written["report.json"].read_text(encoding="utf-8"))["warnings"]:
+        warn(message)
+    summarize(written["report.json"], len(written), where=f" on {client.url}")
+    return 0
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt

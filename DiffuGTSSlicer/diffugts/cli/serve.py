@@ -1,0 +1,77 @@
+"""``diffugts serve``: load the models once and segment uploaded volumes over HTTP (loopback by default)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import DiffuGTSError
+from .options import add_weights_device_options, positive_int
+from .segment import add_model_options, load_segmenter
+from .server_token import add_token_option, read_token
+
+DEFAULT_PORT = 8765
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="keep models loaded and serve segmentations over HTTP",
+        description="Load the models once and serve `diffugts segment` over HTTP: upload a volume, queue jobs "
+        "with prompts, follow their progress, fetch the same files a local run writes. New prompts on the same "
+        "volume reuse its cached features. Listens on 127.0.0.1 unless --host says otherwise; any other address "
+        "needs a token (DIFFUGTS_TOKEN or --token-file), which every request but /health must then carry as "
+        "'Authorization: Bearer TOKEN'. Research software, not for clinical use.")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    add_token_option(parser)
+    parser.add_argument("--max-upload-mb", type=positive_int, default=2048,
+                        help="largest volume upload accepted, in MB (default 2048)")
+    parser.add_argument("--work-dir", metavar="DIR",
+                        help="where uploads and results live while the server runs: a fresh folder inside it, "
+                             "removed at shutdown (default: the system's temporary folder)")
+    parser.add_argument("--keep-volumes", type=positive_int, default=16,
+                        help="uploaded volumes kept; the oldest unused one goes first (default 16)")
+    parser.add_argument("--keep-jobs", type=positive_int, default=64,
+                        help="jobs (and their result files) kept; the oldest finished one goes first (default 64)")
+    add_weights_device_options(parser)
+    add_model_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..serve import create_app
+    from ..serve.security import check_bind
+
+    token = read_token(args)
+    check_bind(args.host, token)
+    check_port_free(args.host, args.port)
+    if args.work_dir and not Path(args.work_dir).is_dir():
+        raise DiffuGTSError("--work-dir must be an existing folder", path=args.work_dir)
+    segmenter = load_segmenter(args)
+    work_dir = Path(tempfile.mkdtemp(prefix="diffugts-serve-", dir=args.work_dir))
+    try:
+        app = create_app(segmenter, work_dir, token=token, max_upload_bytes=args.max_upload_mb * 2**20,
+                         max_volumes=args.keep_volumes, max_jobs=args.keep_jobs)
+        print(f"diffugts: serving on http://{args.host}:{args.port} "
+              f"({'token required' if token else 'no token'}); Ctrl+C stops", file=sys.stderr, flush=True)
+        uvicorn.run(app, host=args.host, port=args.port)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)  # the app removes it at shutdown; this covers a failed start
+    return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail in a second, before the models load, when the address cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.create_server((host.strip("[]"), port), family=family).close()
+    except OSError as error:
+        raise DiffuGTSError(f"cannot listen on {host}:{port} ({error.strerror or error})",
+                            hint="Choose another --port, or stop what uses this one.") from None
