@@ -7,11 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from diffugts.client import TOKEN_VARIABLE
+
 from .parameters import Parameters
 
 ENGINE_PARENT = Path(__file__).resolve().parents[1]  # the folder holding the bundled diffugts package
-SERVER_URL_VARIABLE = "DIFFUGTS_SERVER_URL"
-SERVER_TOKEN_VARIABLE = "DIFFUGTS_SERVER_TOKEN"  # a secret: passed in the environment, never on the command line
+SERVER_TOKEN_VARIABLE = TOKEN_VARIABLE  # a secret: passed in the environment, never on the command line
 HOME_VARIABLE = "DIFFUGTS_HOME"  # the engine keeps downloaded weights in its weights/ folder
 
 
@@ -45,15 +46,17 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
         arguments += ["--organ-mask", str(organ_mask)]
     if parameters.threads:
         arguments += ["--threads", str(parameters.threads)]
+    if parameters.server_url:
+        arguments += ["--server", parameters.server_url]  # the same run on a warm `diffugts serve`
     return arguments
 
 
 def engine_environment(parameters: Parameters, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of an engine process: the bundled engine importable, models folder and server set."""
+    """The environment of an engine process: the bundled engine importable, models folder and server token set."""
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join([str(ENGINE_PARENT), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
-    for variable, value in ((HOME_VARIABLE, parameters.models_folder), (SERVER_URL_VARIABLE, parameters.server_url),
+    for variable, value in ((HOME_VARIABLE, parameters.models_folder),
                             (SERVER_TOKEN_VARIABLE, parameters.server_token)):
         if value:
             env[variable] = value

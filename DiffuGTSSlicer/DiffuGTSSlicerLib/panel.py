@@ -25,8 +25,11 @@ class PanelView(Protocol):
     def show_results(self, results: LoadedResults) -> None: ...
 
 
-# What `diffugts segment` reports, in its order (diffugts/segment/pipeline.py); other stages read as their name.
+# What `diffugts segment` reports, in its order (diffugts/segment/pipeline.py; with a server, diffugts/client.py
+# adds upload, queued and download); other stages read as their name.
 STAGE_LABELS = {
+    "upload": "Sending the scan to the server",
+    "queued": "Waiting for the server",
     "encode": "Encoding the scan",
     "features": "Reading the scan's features",
     "reconstruct": "Reconstructing the scan",
@@ -34,6 +37,7 @@ STAGE_LABELS = {
     "decode": "Decoding the pseudo-healthy scan",
     "refine": "Refining the masks",
     "postprocess": "Cleaning up the masks",
+    "download": "Receiving the results",
 }
 
 
