@@ -127,3 +127,11 @@ def test_progress_may_follow_the_command():
         == "json"
     assert parser.parse_args(["train", "refine", "--out", "o", "--progress", "json"]).progress == "json"
     assert parser.parse_args(["info", "x"]).progress == "bar"
+
+
+def test_the_command_line_starts_without_heavy_imports():
+    """`diffugts --help` and the server client path must not pay for (or need) torch, numpy or ITK."""
+    code = ("import sys, diffugts.cli; "
+            "print(sorted(m for m in ('torch', 'numpy', 'monai', 'SimpleITK', 'scipy', 'psutil') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DiffuGTSError
-from ..io import Volume, orientation_code, read_volume
-from ..memory import budget_bytes, format_bytes, pipeline_bytes
+
+if TYPE_CHECKING:
+    from ..io import Volume
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(volume: Volume) -> dict[str, Any]:
     """The facts ``info`` prints, as plain JSON-ready values."""
+    from ..io import orientation_code
+    from ..memory import budget_bytes, pipeline_bytes
+
     array = volume.array
     return {
         "path": volume.source,
@@ -46,9 +48,10 @@ def describe(volume: Volume) -> dict[str, Any]:
 
 
 def _text(facts: dict[str, Any]) -> str:
+    from ..memory import format_bytes
+
     fmt = lambda values: " x ".join(f"{v:g}" for v in values)  # noqa: E731
-    direction = np.asarray(facts["direction"])
-    rows = "\n".join(f"               [{' '.join(f'{v:+.6f}' for v in row)}]" for row in direction)
+    rows = "\n".join(f"               [{' '.join(f'{v:+.6f}' for v in row)}]" for row in facts["direction"])
     intensity, memory = facts["intensity"], facts["memory"]
     two_d = " (2D image, read as one slice)" if facts["source_ndim"] == 2 else ""
     return "\n".join([
@@ -69,6 +72,7 @@ def _text(facts: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import read_volume
     from .options import warn
 
     failures = 0

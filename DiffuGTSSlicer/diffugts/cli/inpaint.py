@@ -7,8 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import DiffuGTSError
 from .options import add_image_options, output_folder, positive_int, torch_device
 
@@ -37,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from ..backbone import build_backbone
