@@ -131,7 +131,7 @@ def test_progress_may_follow_the_command():
 
 def test_the_command_line_starts_without_heavy_imports():
     """`diffugts --help` and the server client path must not pay for (or need) torch, numpy or ITK."""
-    code = ("import sys, diffugts.cli; "
+    code = ("import sys, diffugts.cli; diffugts.cli.build_parser(); "
             "print(sorted(m for m in ('torch', 'numpy', 'monai', 'SimpleITK', 'scipy', 'psutil') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return run_on_server(args)
     from ..progress import for_mode
     from ..segment import job
-    from ..segment.write import output_names
+    from ..segment.outputs import output_names
 
     out = output_folder(args.out, output_names(len(args.prompt)))
     prepared = job.prepare(args.image, request_from(args), args.organ_mask)  # checked before the models load
@@ -113,7 +113,7 @@ def run_on_server(args: argparse.Namespace) -> int:
     from ..client import Client
     from ..client import segment as segment_on
     from ..progress import for_mode
-    from ..segment.write import output_names
+    from ..segment.outputs import output_names
 
     if args.weights or args.heads or args.refine or args.backbone != "demo-ct":
         raise DiffuGTSError("--backbone, --weights, --heads and --refine choose local models; with --server the "

@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DiffuGTSError
-from ..io import Volume
-from ..io.crop import Box
+from ..io.box import Box
 from ..progress import ProgressCallback, silent
 from .settings import PRESETS, SegmentSettings
+
+if TYPE_CHECKING:
+    from ..io import Volume
 
 MAX_PROMPTS = 16
 MAX_PROMPT_CHARS = 200

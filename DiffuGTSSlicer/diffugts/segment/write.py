@@ -14,18 +14,14 @@ import numpy as np
 
 from ..io import Segment, Volume, atomic_output, write_segmentation, write_volume
 from ..terminology import describe_all
+from .outputs import output_names
 from .quicklook import write_quicklook
 from .result import Result
 
+__all__ = ["REPORT_SCHEMA", "build_report", "label_map", "output_names", "write_result"]
+
 REPORT_SCHEMA = "diffugts.segment.report/1"
 NOTE = "Research software, not for clinical use. Check every result."
-
-
-def output_names(prompts: int, suffix: str = ".nii.gz") -> list[str]:
-    """The files a run with ``prompts`` prompts writes (checked against the inputs before any work)."""
-    per_prompt = [f"{kind}_{n}{suffix}" for n in range(1, prompts + 1) for kind in ("probability", "attention")]
-    return ["segmentation.seg.nrrd", f"labels{suffix}", *per_prompt, f"pseudo_healthy{suffix}",
-            f"uncertainty{suffix}", "quicklook.png", "report.json"]
 
 
 def label_map(result: Result) -> np.ndarray:
