@@ -44,9 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from ..serve import create_app
+        from ..serve import create_app
+    except ImportError as error:
+        raise DiffuGTSError(f"diffugts serve needs FastAPI and uvicorn ({error})",
+                            hint='Install them with: pip install "diffugts[serve]".') from None
     from ..serve.security import check_bind
 
     token = read_token(args)
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                          max_volumes=args.keep_volumes, max_jobs=args.keep_jobs)
         print(f"diffugts: serving on http://{args.host}:{args.port} "
               f"({'token required' if token else 'no token'}); Ctrl+C stops", file=sys.stderr, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port)
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False)  # clients poll: no line per request
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)  # the app removes it at shutdown; this covers a failed start
     return 0

@@ -49,7 +49,7 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_uploa
 
     app = FastAPI(title="DiffuGTS", version=__version__, lifespan=lifespan)
     api = APIRouter(dependencies=[Depends(require_token)])
-    app.state.work_dir, app.state.volumes, app.state.jobs = work_dir, volumes, jobs
+    app.state.jobs = jobs
 
     @app.get("/health")
     def health() -> dict:
