@@ -71,16 +71,6 @@ def test_info_keeps_going_past_a_bad_file_and_fails_at_the_end(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_planned_commands_say_they_are_not_available(monkeypatch, capsys):
-    from diffugts import cli
-
-    monkeypatch.setattr(cli.planned, "PLANNED", {"someday": "a command of a later version"})  # none is planned now
-    assert "not available yet" in cli.build_parser().format_help()
-    assert cli.main(["someday", "anything", "--flag"]) == 2
-    error = capsys.readouterr().err
-    assert "'diffugts someday' is not available yet" in error and "Traceback" not in error
-
-
 def test_progress_json_lines_parse():
     from diffugts.progress import json_lines, parse_progress_line
     import io

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import DiffuGTSError
 from ..progress import MODES
-from . import attention, batch, data, evaluate, info, inpaint, planned, segment, serve, train, weights
+from . import attention, batch, data, evaluate, info, inpaint, segment, serve, train, weights
 
 # Each module has register(subparsers), which adds its subcommand(s) with a `func` default.
-COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, batch, serve, train, evaluate, planned]
+COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, batch, serve, train, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,10 +36,9 @@ def _accept_progress_after_commands(parser: argparse.ArgumentParser) -> None:
     """--progress also after a (sub)command's name, where people put options; when given there, it wins."""
     for action in parser._actions:
         for command in action.choices.values() if isinstance(action, argparse._SubParsersAction) else ():
-            if "-" in command.prefix_chars:  # not the planned commands, whose arguments are all left unparsed
-                command.add_argument("--progress", choices=MODES, default=argparse.SUPPRESS,
-                                     help="progress display: bar (default), JSON lines for programs, or none")
-                _accept_progress_after_commands(command)
+            command.add_argument("--progress", choices=MODES, default=argparse.SUPPRESS,
+                                 help="progress display: bar (default), JSON lines for programs, or none")
+            _accept_progress_after_commands(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
