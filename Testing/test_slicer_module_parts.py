@@ -222,7 +222,8 @@ def test_a_python_too_old_for_the_engine_is_said_plainly():
     assert dependencies.python_problem() is None and dependencies.check().python is None
     message = dependencies.python_problem((3, 9))
     assert message == ("The engine needs Python 3.10 or later (3D Slicer 5.10 or later); this Slicer has "
-                       "Python 3.9.")
+                       "Python 3.9. To segment from this Slicer, enter the address of a DiffuGTS server (Server URL).")
+    assert dependencies.python_problem((3, 9), server_url="http://gpu-box:8765") is None  # a server needs no engine
     status = dependencies.DependencyStatus("2.5", [], message)
     assert not status.ready and status.describe() == message
     with pytest.raises(dependencies.DependencyError, match="Python 3.10"):

@@ -33,12 +33,14 @@ class DependencyError(Exception):
     """A dependency cannot be installed from here; the message says what the person should do."""
 
 
-def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> str | None:
-    """Why this Python cannot run the engine, or None."""
-    if version >= ENGINE_PYTHON:
+def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:2]), server_url: str = "") -> str | None:
+    """Why this Python cannot run the engine, or None. Through a server it always can: the command then needs
+    only the standard library (tested on a bare Python 3.9)."""
+    if version >= ENGINE_PYTHON or server_url:
         return None
     return _("The engine needs Python {needed} or later (3D Slicer 5.10 or later); this Slicer has Python "
-             "{found}.").format(needed=".".join(map(str, ENGINE_PYTHON)), found=".".join(map(str, version)))
+             "{found}. To segment from this Slicer, enter the address of a DiffuGTS server (Server URL)."
+             ).format(needed=".".join(map(str, ENGINE_PYTHON)), found=".".join(map(str, version)))
 
 
 def installed_version(distribution: str) -> str | None:

@@ -52,7 +52,7 @@ class SegmentationLogic:
     @staticmethod
     def problem(input_volume: Any, parameters: Parameters) -> str | None:
         """Why a run cannot start, in words for the person, or None."""
-        python = python_problem()
+        python = python_problem(server_url=parameters.server_url)
         if python:
             return python
         if input_volume is None or input_volume.GetImageData() is None:
