@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cases = list_cases(args.input, exclude=out)
     spec = ModelSpec(args.backbone, args.weights, args.heads, args.refine, args.device)
     devices = [] if args.ray else devices_for(args.device, args.workers)
-    if len(devices) > 1 and devices[0].startswith("cuda") and args.workers > 1:
+    if devices and devices[0].startswith("cuda") and args.workers > 1:
         raise DiffuGTSError("--workers is for CPU runs; with GPUs there is one worker per visible GPU",
                             hint="Choose GPUs with CUDA_VISIBLE_DEVICES, or use --device cpu --workers N.")
     threads = args.threads or (max(1, (os.cpu_count() or 1) // len(devices)) if devices else None)
