@@ -8,7 +8,7 @@ import torch
 from backbone_helpers import write_tiny_config
 from diffugts.backbone import build_backbone
 from diffugts.backbone.inpaint import inpaint, inpaint_latent, latent_mask
-from diffugts.backbone.sliding import decode_latent, encode_volume
+from diffugts.backbone.sliding import decode_latent, encode_volume, run_windows, window
 
 
 def _tiny(tmp_path, name, seed=0):
@@ -84,6 +84,25 @@ def test_sliding_window_encode_decode_matches_shapes_and_blends(tmp_path):
     calls = []
     x = decode_latent(backbone, z, overlap=0.25, progress=lambda stage, f: calls.append((stage, f)))
     assert x.shape == image.shape and calls[-1] == ("decode", 1.0) and len(calls) > 1
+
+
+def test_a_volume_within_one_window_goes_whole_and_a_larger_one_is_never_padded():
+    assert window((28, 28, 40), (32, 32, 32)) == [28, 28, 40]  # fewer voxels than one window
+    assert window((20, 48, 60), (32, 32, 32)) == [20, 32, 32]
+    assert window((48, 48, 60), (32, 32, 32)) == [32, 32, 32]
+    seen = []
+
+    def doubled(patch: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(patch.shape[2:]))
+        return 2 * patch
+
+    x = torch.rand(1, 2, 20, 48, 60)
+    out = run_windows(doubled, x, (32, 32, 32), device=torch.device("cpu"))
+    assert len(seen) > 1 and set(seen) == {(20, 32, 32)}  # no axis of a window larger than the volume's
+    assert torch.allclose(out, 2 * x, atol=1e-5)
+    seen.clear()
+    assert torch.equal(run_windows(doubled, x[:, :, :, :30, :40], (32, 32, 32), device=torch.device("cpu")),
+                       2 * x[:, :, :, :30, :40]) and seen == [(20, 30, 40)]
 
 
 def test_model_grid_round_trip_is_exact_and_keeps_small_masks():

@@ -79,12 +79,8 @@ def refine_inputs(image: torch.Tensor, reconstruction: torch.Tensor, pseudo_heal
 
 
 def refine_logits(head: RefineHead, inputs: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:
-    """Logits [1, 1, X, Y, Z]; volumes larger than ``patch_size`` go through MONAI's sliding window."""
-    from monai.inferers import sliding_window_inference
+    """Logits [1, 1, X, Y, Z]; volumes larger than ``patch_size`` go through MONAI's sliding window (the window
+    clipped to the volume: no zero padding in the instance norms)."""
+    from ..backbone.sliding import run_windows
 
-    device = next(head.parameters()).device
-    with torch.no_grad():
-        if all(s <= p for s, p in zip(inputs.shape[2:], patch_size)):
-            return head(inputs.to(device)).cpu()
-        return sliding_window_inference(inputs, patch_size, 1, head, overlap=0.25, mode="gaussian",
-                                        sw_device=device, device=torch.device("cpu"))
+    return run_windows(head, inputs, patch_size, device=next(head.parameters()).device, stage="refine")
