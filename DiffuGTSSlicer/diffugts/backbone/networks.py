@@ -4,6 +4,7 @@ Only these classes are built (an allow-list): MONAI's MAISI autoencoder and diff
 MONAI's DDPM / DDIM / rectified-flow schedulers. Device-dependent settings that do not change the
 architecture or the weights are adapted here: flash attention and float16 group norm need CUDA, and
 the MAISI convolution splitting is a GPU-memory trick (memory is bounded by sliding windows instead).
+Faster kernels for the same layers are swapped in by .kernels.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from ..errors import DiffuGTSError
 from .config import BackboneConfig
+from .kernels import fast_kernels
 
 # Keyword arguments that only trade memory/speed on a given device; same parameters, same outputs.
 _RUNTIME_KEYS_AE = ("norm_float16", "num_splits", "dim_split", "use_checkpointing", "use_flash_attention")
@@ -32,7 +34,7 @@ def build_autoencoder(config: BackboneConfig, device: torch.device | str = "cpu"
 
     kwargs = dict(config.autoencoder)
     kwargs.update(runtime_overrides(torch.device(device))[0])
-    return AutoencoderKlMaisi(**kwargs)
+    return fast_kernels(AutoencoderKlMaisi(**kwargs))
 
 
 def build_unet(config: BackboneConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
@@ -40,7 +42,7 @@ def build_unet(config: BackboneConfig, device: torch.device | str = "cpu") -> to
 
     kwargs = dict(config.unet)
     kwargs.update(runtime_overrides(torch.device(device))[1])
-    return DiffusionModelUNetMaisi(**kwargs)
+    return fast_kernels(DiffusionModelUNetMaisi(**kwargs))
 
 
 def build_scheduler(config: BackboneConfig):
