@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import DiffuGTSError
 from ..progress import ProgressCallback, silent
+from ..timing import timed
 from .base import Conditioning
 from .sliding import decode_latent, encode_volume
 
@@ -118,6 +119,32 @@ def inpaint_latent(backbone, z: torch.Tensor, mask: torch.Tensor, cond: Conditio
     return x
 
 
+@dataclass
+class SeedSample:
+    """One seed's pseudo-healthy latent, its decoded image, and its UNet features when they were asked for."""
+
+    latent: torch.Tensor
+    image: torch.Tensor
+    features: list[torch.Tensor]
+
+
+def sample_seed(backbone, z: torch.Tensor, mask: torch.Tensor, cond: Conditioning, *, seed: int,
+                num_steps: int | None = None, start_fraction: float | None = None, sampler: str | None = None,
+                features_timestep: float | None = None, overlap: float = 0.25,
+                stages: tuple[str, str] = ("inpaint", "decode"), timings: dict[str, float] | None = None,
+                progress: ProgressCallback = silent) -> SeedSample:
+    """Inpaint latent ``z`` where ``mask`` is set with ``seed``, decode it, and (``features_timestep`` given) read its
+    UNet features; seconds go to ``timings["inpaint"]`` and ``timings["decode"]``."""
+    with timed(timings, "inpaint"):
+        latent = inpaint_latent(backbone, z, mask, cond, seed=seed, num_steps=num_steps, start_fraction=start_fraction,
+                                sampler=sampler, progress=progress, stage=stages[0]).cpu()
+    with timed(timings, "decode"):
+        image = decode_latent(backbone, latent, overlap=overlap, progress=progress, stage=stages[1])
+        features = ([] if features_timestep is None else
+                    [f.cpu() for f in backbone.features(latent, features_timestep, cond)])
+    return SeedSample(latent, image, features)
+
+
 def inpaint(backbone, image: torch.Tensor, mask: torch.Tensor, cond: Conditioning | None = None, *,
             seeds: Sequence[int] = (0,), num_steps: int | None = None, start_fraction: float | None = None,
             sampler: str | None = None, dilate: int = 1, with_features: bool = False,
@@ -128,16 +155,16 @@ def inpaint(backbone, image: torch.Tensor, mask: torch.Tensor, cond: Conditionin
     reconstruction = decode_latent(backbone, z, overlap=overlap, progress=progress, stage="reconstruct")
     lmask = latent_mask(mask, backbone.factor, dilate)
     result = InpaintResult([], reconstruction, z, [], lmask.cpu(), [int(s) for s in seeds])
-    t_features = backbone.config.features.get("timestep", 100)
-    if with_features:
+    t_features = backbone.config.features.get("timestep", 100) if with_features else None
+    if t_features is not None:
         result.features_input = [f.cpu() for f in backbone.features(z, t_features, cond)]
-    for n, seed in enumerate(seeds):
-        stage = f"inpaint seed {seed}" if len(seeds) > 1 else "inpaint"
-        pseudo_z = inpaint_latent(backbone, z, lmask, cond, seed=int(seed), num_steps=num_steps,
-                                  start_fraction=start_fraction, sampler=sampler, progress=progress, stage=stage)
-        result.pseudo_latents.append(pseudo_z.cpu())
-        result.pseudo_healthy.append(decode_latent(backbone, pseudo_z, overlap=overlap, progress=progress,
-                                                   stage=f"decode seed {seed}" if len(seeds) > 1 else "decode"))
+    for seed in seeds:
+        stages = (f"inpaint seed {seed}", f"decode seed {seed}") if len(seeds) > 1 else ("inpaint", "decode")
+        drawn = sample_seed(backbone, z, lmask, cond, seed=int(seed), num_steps=num_steps,
+                            start_fraction=start_fraction, sampler=sampler, features_timestep=t_features,
+                            overlap=overlap, stages=stages, progress=progress)
+        result.pseudo_latents.append(drawn.latent)
+        result.pseudo_healthy.append(drawn.image)
         if with_features:
-            result.features_pseudo.append([f.cpu() for f in backbone.features(pseudo_z, t_features, cond)])
+            result.features_pseudo.append(drawn.features)
     return result

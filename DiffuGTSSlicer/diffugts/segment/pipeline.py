@@ -11,9 +11,7 @@ residuals, refinement, post-processing; everything comes back on the input's exa
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from ..attention.encode import EncodedVolume, encode_for_attention
 from ..attention.heads import AttentionHeads
 from ..attention.infer import attention_logits, prompt_embeddings
 from ..backbone.grid import from_model_grid
-from ..backbone.inpaint import inpaint_latent, latent_mask
+from ..backbone.inpaint import latent_mask, sample_seed
 from ..backbone.sliding import decode_latent
 from ..errors import DiffuGTSError
 from ..io import Volume
@@ -32,6 +30,7 @@ from ..io.crop import Box, crop, uncrop
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt, relevance
 from ..text.prompts import RELEVANCE_THRESHOLD
+from ..timing import timed
 from .cache import CountingCache, tensor_key, volume_key
 from .memory import check_memory
 from .postprocess import binary_entropy, binary_mask, presence_score
@@ -132,10 +131,10 @@ class Segmenter:
             organ = organ[box.slices]
 
         key = (volume_key(work), modality)
-        with _timed(timings, "encode"):
+        with timed(timings, "encode"):
             state = self.volumes.get(key, lambda: self.encode(work, modality, prompts=len(texts),
                                                               seeds=len(settings.seeds), progress=progress))
-        with _timed(timings, "attention"):
+        with timed(timings, "attention"):
             attention = [self.attention(state.encoded, prompt) for prompt in parsed]
             scores = relevance(self.text_encoder, parsed)
         for prompt, score in zip(parsed, scores):
@@ -143,15 +142,15 @@ class Segmenter:
                 warnings.append(f"prompt {prompt.text!r} does not look like a finding (relevance {score:.2f}); "
                                 "its result is not meaningful")
         samples = self.pseudo_healthy(key, state, attention, settings, timings, progress)
-        with _timed(timings, "refine"):
+        with timed(timings, "refine"):
             probabilities, spreads = self.refine_probabilities(state, attention, samples)
             progress("refine", 1.0)
-        with _timed(timings, "restore"):
+        with timed(timings, "restore"):
             grid = state.encoded.grid
             maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
                     for p, a in zip(probabilities, attention)]
             pseudo = from_model_grid(torch.stack([s.image for s in samples]).mean(0), grid)
-        with _timed(timings, "postprocess"):
+        with timed(timings, "postprocess"):
             findings = [self._finding(text, prompt, p, a, organ, settings, score, spread)
                         for text, prompt, (p, a), score, spread in zip(texts, parsed, maps, scores, spreads)]
             uncertainty = work.like(np.max([binary_entropy(f.probability.array) for f in findings], axis=0))
@@ -213,15 +212,12 @@ class Segmenter:
     def _sample(self, state: VolumeState, mask: torch.Tensor, seed: int, settings: SegmentSettings,
                 timings: dict[str, float], progress: ProgressCallback) -> Sample:
         encoded = state.encoded
-        with _timed(timings, "inpaint"):
-            z = inpaint_latent(self.backbone, encoded.latent, mask, encoded.conditioning, seed=seed,
-                               num_steps=settings.steps, progress=progress)
-        with _timed(timings, "decode"):
-            image = decode_latent(self.backbone, z, progress=progress, stage="decode")
-            with torch.no_grad():
-                features = self.backbone.features(z, self.heads.config.timestep, encoded.conditioning)
-            distance = feature_residual(encoded.unet_features, [f.cpu() for f in features], image.shape[2:])
-        return Sample(image, distance)
+        drawn = sample_seed(self.backbone, encoded.latent, mask, encoded.conditioning, seed=seed,
+                            num_steps=settings.steps, features_timestep=self.heads.config.timestep, timings=timings,
+                            progress=progress)
+        with timed(timings, "decode"):
+            distance = feature_residual(encoded.unet_features, drawn.features, drawn.image.shape[2:])
+        return Sample(drawn.image, distance)
 
     def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor],
                 samples: list[Sample]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -249,16 +245,6 @@ class Segmenter:
         return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,
                        float(mask.array.sum()) * probability.voxel_volume_ml, components, float(score),
                        float(inside.mean()) if inside.numel() else 0.0)
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the seconds spent in the block to ``timings[stage]``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
