@@ -156,6 +156,33 @@ def test_postprocessing_fills_holes_and_drops_small_components():
     assert presence_score(volume.like(np.zeros_like(probability)), 500) == 0.0
 
 
+def test_postprocessing_in_the_masks_box_equals_scipy_on_the_whole_volume():
+    from scipy import ndimage
+
+    from diffugts.segment.postprocess import filled
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        mask = rng.random(tuple(rng.integers(1, 12, 3))) < rng.uniform(0.2, 0.8)
+        assert np.array_equal(filled(mask), ndimage.binary_fill_holes(mask))
+    for trial in range(20):  # blobs with holes, some touching the border, some cut by an organ
+        probability = ndimage.gaussian_filter(rng.random((30, 26, 22)), 1.5).astype(np.float32)
+        threshold = float(np.quantile(probability, 0.9 if trial % 2 else 0.6))
+        organ = rng.random(probability.shape) < 0.95 if trial % 3 == 0 else None
+        volume = Volume(probability, (1.0, 1.5, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+        expected = probability > threshold
+        if organ is not None:
+            expected &= organ
+        expected = ndimage.binary_fill_holes(expected) & (organ if organ is not None else True)
+        labels, _ = ndimage.label(expected)
+        sizes = np.bincount(labels.ravel())[1:] * 3.0
+        expected = np.isin(labels, np.flatnonzero(sizes >= 20) + 1)
+        mask, count = binary_mask(volume, threshold, organ=organ, fill_holes=True, min_component_mm3=20)
+        assert np.array_equal(mask.array.astype(bool), expected) and count == int((sizes >= 20).sum())
+    empty, count = binary_mask(volume, 2.0, fill_holes=True, min_component_mm3=20)
+    assert count == 0 and not empty.array.any() and empty.array.dtype == np.uint8
+
+
 def test_too_large_a_volume_is_refused_with_advice(segmenter, oblique_phantom, monkeypatch):
     monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.2")
     volume = oblique_phantom.image.like(oblique_phantom.image.array + 2)  # not in the cache

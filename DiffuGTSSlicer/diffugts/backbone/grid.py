@@ -101,11 +101,13 @@ def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | Non
 
 def from_model_grid(tensor: torch.Tensor, grid: ModelGrid, *, intensities: bool = True) -> Volume:
     """A model-grid image ``[1,1,X,Y,Z]`` back on the input's exact grid (float32, raw intensity units)."""
-    cropped = grid.crop(tensor.detach().cpu().float())[0]
+    # resampled in the Volume's [k, j, i] order: the small model-grid tensor is transposed, not the output
+    cropped = grid.crop(tensor.detach().cpu().float())[0].permute(0, 3, 2, 1)
     canonical_size = grid.canonical.size
-    back = _resize(cropped, canonical_size, anti_aliasing=any(c < r for c, r in zip(canonical_size, grid.resized)))
+    shrinks = any(c < r for c, r in zip(canonical_size, grid.resized))
+    back = _resize(cropped, canonical_size[::-1], anti_aliasing=shrinks)
     array = back[0].numpy()
     if intensities:  # decoded values outside the convention's [0, 1] range are not representable
         array = grid.intensity.inverse(np.clip(array, 0.0, 1.0))
-    canonical = grid.canonical.like(np.ascontiguousarray(array.transpose(2, 1, 0).astype(np.float32)))
+    canonical = grid.canonical.like(np.ascontiguousarray(array, dtype=np.float32))
     return grid.reorientation.to_original(canonical)

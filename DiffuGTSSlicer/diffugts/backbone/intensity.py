@@ -21,7 +21,9 @@ class IntensityMap:
         return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
     def inverse(self, array: np.ndarray) -> np.ndarray:
-        return (np.asarray(array, dtype=np.float32) * (self.high - self.low) + self.low).astype(np.float32)
+        raw = np.multiply(array, self.high - self.low, dtype=np.float32)
+        raw += self.low
+        return raw
 
 
 def modality_family(modality: str) -> str:

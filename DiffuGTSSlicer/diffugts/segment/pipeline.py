@@ -149,16 +149,19 @@ class Segmenter:
             grid = state.encoded.grid
             maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
                     for p, a in zip(probabilities, attention)]
-            pseudo = from_model_grid(torch.stack([s.image for s in samples]).mean(0), grid)
+            pseudo = from_model_grid(_mean([s.image for s in samples]), grid)
         with timed(timings, "postprocess"):
             findings = [self._finding(text, prompt, p, a, organ, settings, score, spread)
                         for text, prompt, (p, a), score, spread in zip(texts, parsed, maps, scores, spreads)]
-            uncertainty = work.like(np.max([binary_entropy(f.probability.array) for f in findings], axis=0))
+            uncertainty = binary_entropy(findings[0].probability.array)
+            for finding in findings[1:]:
+                np.maximum(uncertainty, binary_entropy(finding.probability.array), out=uncertainty)
+            uncertainty = work.like(uncertainty)
             if box is not None:
                 findings, pseudo, uncertainty = _uncrop_all(findings, pseudo, uncertainty, volume, box)
             progress("postprocess", 1.0)
         timings["total"] = sum(timings.values())
-        return Result(findings, pseudo.like(pseudo.array.astype(np.float32)), uncertainty, settings,
+        return Result(findings, pseudo.like(pseudo.array.astype(np.float32, copy=False)), uncertainty, settings,
                       dict(self.models), timings, warnings, self.cache_counters)
 
     def encode(self, volume: Volume, modality: str, *, mask: Volume | None = None, prompts: int = 1, seeds: int = 1,
@@ -230,13 +233,13 @@ class Segmenter:
                                                                        s.image, a, s.feature_distance), patch))
                 for s in samples])
             means.append(per_seed.mean(0))
-            spreads.append(per_seed.std(0, unbiased=False))
+            spreads.append(per_seed.std(0, unbiased=False) if len(samples) > 1 else torch.zeros_like(per_seed[0]))
         return means, spreads
 
     def _finding(self, text: str, prompt, probability: Volume, attention: Volume, organ: np.ndarray | None,
                  settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
-        probability = probability.like(probability.array.clip(0, 1).astype(np.float32))
-        attention = attention.like(attention.array.clip(0, 1).astype(np.float32))
+        for restored in (probability, attention):  # float32 maps of this call's own: clipped in place
+            np.clip(restored.array, 0, 1, out=restored.array)
         threshold = self.refine.config.threshold
         mask, components = binary_mask(probability, threshold, organ=organ, fill_holes=settings.fill_holes,
                                        min_component_mm3=settings.min_component_mm3)
@@ -245,6 +248,11 @@ class Segmenter:
         return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,
                        float(mask.array.sum()) * probability.voxel_volume_ml, components, float(score),
                        float(inside.mean()) if inside.numel() else 0.0)
+
+
+def _mean(images: list[torch.Tensor]) -> torch.Tensor:
+    """The per-voxel mean of the seeds' images (one seed: its image, not a copy)."""
+    return images[0] if len(images) == 1 else torch.stack(images).mean(0)
 
 
 def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:

@@ -11,13 +11,21 @@ from ..io import Volume
 def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | None = None,
                 fill_holes: bool = True, min_component_mm3: float = 0.0) -> tuple[Volume, int]:
     """The post-processed uint8 mask on ``probability``'s grid, and its number of connected components."""
-    mask = probability.array > threshold
+    full = probability.array > threshold
     if organ is not None:
-        mask &= organ
-    if fill_holes and mask.any():
-        mask = ndimage.binary_fill_holes(mask)
-        if organ is not None:
-            mask &= organ
+        full &= organ
+    out = np.zeros(full.shape, np.uint8)
+    box = _bounding_box(full)
+    if box is None:
+        return probability.like(out, modality="mask"), 0
+    # in the mask's bounding box: the same components, and background on its faces is not a hole (it
+    # touches the background outside the box, or the volume's border)
+    mask = full[box]
+    inside = organ[box] if organ is not None else None
+    if fill_holes:
+        mask = filled(mask)
+        if inside is not None:
+            mask &= inside
     labels, count = ndimage.label(mask)
     if count and min_component_mm3 > 0:
         voxel_mm3 = float(np.prod(probability.spacing))
@@ -25,7 +33,28 @@ def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | No
         keep = np.flatnonzero(sizes >= min_component_mm3) + 1
         mask = np.isin(labels, keep)
         count = len(keep)
-    return probability.like(mask.astype(np.uint8), modality="mask"), int(count)
+    out[box] = mask
+    return probability.like(out, modality="mask"), int(count)
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """The bounding box of ``mask``; None when ``mask`` is empty."""
+    box = []
+    for axis in range(mask.ndim):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hits.size == 0:
+            return None
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
+
+
+def filled(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its holes filled, as scipy's binary_fill_holes does (background not 6-connected to the
+    array's border), found by labelling the background once instead of dilating from the border until stable."""
+    background, _ = ndimage.label(~mask)
+    faces = [np.take(background, index, axis) for axis in range(mask.ndim) for index in (0, -1)]
+    outside = np.unique(np.concatenate([face.ravel() for face in faces]))
+    return ~np.isin(background, outside[outside > 0])
 
 
 def presence_score(probability: Volume, volume_mm3: float, organ: np.ndarray | None = None) -> float:
@@ -39,5 +68,11 @@ def presence_score(probability: Volume, volume_mm3: float, organ: np.ndarray | N
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
     """Entropy in bits of a Bernoulli probability: 0 when certain, 1 at p = 0.5."""
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return (-(p * np.log2(p) + (1 - p) * np.log2(1 - p))).astype(np.float32)
+    p = np.clip(p, 1e-6, 1 - 1e-6).astype(np.float32, copy=False)
+    q = 1 - p
+    entropy = np.log2(p)
+    entropy *= p
+    p = np.log2(q, out=p)  # in place: fresh pages are slow to fault in, and these are whole volumes
+    p *= q
+    entropy += p
+    return np.negative(entropy, out=entropy)
