@@ -1,12 +1,12 @@
 """The same layers with faster CPU kernels: same parameters, same values to float rounding.
 
 - MAISI's group norm, when it keeps float32 (always on the CPU), is torch's group norm computed one
-  group at a time in Python: torch's own ``GroupNorm`` replaces it (the demo VAE decode: 20-25% faster).
+  group at a time in Python: torch's own ``GroupNorm`` replaces it (the demo VAE decode: 20-30% faster).
 - PyTorch sends a convolution to its native im2col kernel instead of oneDNN when N*C*D*H of the input
   is at most 20,480, a rule made for 2D images that leaves a 3D volume's last axis out: the UNet's
-  16- and 32-channel layers on a 28x28x40 latent ran 4-6x slower per operation than the wider ones.
+  16- and 32-channel layers on a 28x28x40 latent ran 4-6x slower per FLOP than the wider ones.
   ``OneDnnConv3d`` always takes oneDNN on the CPU for float32 inference (one demo UNet pass on the
-  256x256x128 benchmark's latent: 5x faster); with gradients, or off the CPU, it is ``Conv3d``.
+  256x256x128 benchmark's latent: 0.32 -> 0.11 s); with gradients, or off the CPU, it is ``Conv3d``.
 """
 
 from __future__ import annotations
