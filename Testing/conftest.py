@@ -1,4 +1,4 @@
-"""Shared fixtures: where the repository and the developers' real data live."""
+"""Shared fixtures: where the repository and the developers' real data live, and the demo Segmenter."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def real_data_dir() -> Path:
     if not (path / "manifest.csv").is_file():
         pytest.skip(f"real developer data not found at {path} (set DIFFUGTS_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="module")
+def segmenter(tmp_path_factory):
+    """The shipped demo Segmenter, loaded once per test module, with the module's own text-embedding cache."""
+    from diffugts.segment import Segmenter
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIFFUGTS_HOME", str(tmp_path_factory.mktemp("home")))
+        yield Segmenter.from_pretrained("demo-ct")

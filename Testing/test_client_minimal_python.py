@@ -17,7 +17,6 @@ from serve_support import TOKEN, running_server
 
 from diffugts.data.phantom import make_phantom
 from diffugts.io import read_grid, write_volume
-from diffugts.segment import Segmenter
 from diffugts.segment.outputs import output_names
 
 ENGINE = Path(__file__).resolve().parents[1] / "DiffuGTSSlicer"
@@ -44,12 +43,9 @@ PYTHONS = [pytest.param(sys.executable, id="this-python-no-site-packages"),
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIFFUGTS_HOME", str(tmp_path_factory.mktemp("home")))
-        segmenter = Segmenter.from_pretrained("demo-ct")
-        with running_server(segmenter, tmp_path_factory.mktemp("serve") / "work", token=TOKEN) as running:
-            yield running
+def server(segmenter, tmp_path_factory):
+    with running_server(segmenter, tmp_path_factory.mktemp("serve") / "work", token=TOKEN) as running:
+        yield running
 
 
 @pytest.mark.slow

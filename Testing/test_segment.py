@@ -25,13 +25,6 @@ FAST = PRESETS["fast"]
 
 
 @pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIFFUGTS_HOME", str(tmp_path_factory.mktemp("home")))  # this module's text-embedding cache
-        yield Segmenter.from_pretrained("demo-ct")
-
-
-@pytest.fixture(scope="module")
 def oblique_phantom():
     """A kidney-tumor phantom on an oblique, anisotropic grid (the generator draws random orientations)."""
     for seed in range(50):

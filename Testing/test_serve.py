@@ -25,7 +25,7 @@ from diffugts.data.phantom import make_phantom
 from diffugts.errors import DiffuGTSError
 from diffugts.io import read_grid, read_volume, write_volume
 from diffugts.progress import parse_progress_line
-from diffugts.segment import Segmenter, job
+from diffugts.segment import job
 from diffugts.segment.job import SegmentRequest
 from diffugts.segment.write import output_names
 from diffugts.serve.security import check_bind, is_loopback
@@ -51,13 +51,6 @@ def phantom_file(folder: Path, seed: int, shape=(20, 20, 12)) -> tuple[Path, obj
 
 def listing(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*")}
-
-
-@pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIFFUGTS_HOME", str(tmp_path_factory.mktemp("home")))  # this module's text-embedding cache
-        yield Segmenter.from_pretrained("demo-ct")
 
 
 @pytest.fixture(scope="module")
