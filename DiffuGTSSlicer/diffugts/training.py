@@ -53,6 +53,17 @@ class ResumableRun:
         optimizer.load_state_dict(self.state["optimizer"])
         return int(self.state["step"]), list(self.state["losses"])
 
+    def learn(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, step: int,
+              losses: list[float], *, steps: int, every: int) -> None:
+        """One optimizer step on ``loss`` (step ``step`` of ``steps``, from 0), its loss kept in ``losses``; a
+        checkpoint every ``every`` steps and after the last, so a resumed run continues exactly."""
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if (step + 1) % every == 0 or step + 1 == steps:
+            self.checkpoint(module, optimizer, step + 1, losses)
+
     def checkpoint(self, module: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float]) -> None:
         self._save(module, self.out_dir / CHECKPOINT_NAME, {"step": step})
         state = {"step": step, "optimizer": optimizer.state_dict(), "losses": losses, "config": self.config}

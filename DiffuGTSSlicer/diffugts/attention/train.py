@@ -98,13 +98,8 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
         wordings = embeddings[prompt_category]
         abnormal, normal = wordings[int(rng.integers(len(wordings)))]
         loss = case_loss(heads, case, abnormal, normal, positive)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        run.learn(heads, optimizer, loss, step, losses, steps=config.steps, every=config.checkpoint_every)
         progress("train attention", (step + 1) / config.steps)
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            run.checkpoint(heads, optimizer, step + 1, losses)
     threshold, train_dice = choose_threshold(heads.eval(), cases, embeddings)
     report = {"config": asdict(config), "categories": categories, "steps": config.steps,
               "final_loss": float(np.mean(losses[-20:])) if losses else None,

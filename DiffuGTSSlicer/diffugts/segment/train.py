@@ -104,13 +104,8 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
         inputs, target = _patch(example, config.patch, rng)
         flips = [d + 2 for d in range(3) if rng.random() < 0.5]  # mirror augmentation: no side is special
         loss = class_balanced_loss(head(inputs.flip(flips)), target.flip(flips))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        run.learn(head, optimizer, loss, step, losses, steps=config.steps, every=config.checkpoint_every)
         progress("train refine", (step + 1) / config.steps)
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            run.checkpoint(head, optimizer, step + 1, losses)
     head.eval()
     # the threshold delineates what is there; whether anything is there is the presence score's job, so
     # examples with an empty target (which any high threshold "wins") do not choose it
