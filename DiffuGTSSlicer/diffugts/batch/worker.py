@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DiffuGTSError
+from ..segment.job import ModelSpec
 from .cases import BatchCase
 from .layout import BatchFolder
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which models a worker loads (plain data, so it travels to worker processes and Ray actors)."""
-
-    backbone: str = "demo-ct"
-    weights: str | None = None
-    heads: str | None = None
-    refine: str | None = None
-    device: str = "cpu"
-
-    def load(self):
-        from ..segment import Segmenter
-
-        return Segmenter.from_pretrained(self.backbone, weights=self.weights, heads=self.heads, refine=self.refine,
-                                         device=self.device)
-
-    def with_device(self, device: str) -> ModelSpec:
-        return ModelSpec(**{**asdict(self), "device": device})
 
 
 @dataclass
@@ -42,6 +23,9 @@ class CaseOutcome:
     error: str = ""
     findings: list[dict] = field(default_factory=list)  # report.json's per-prompt entries
     worker: str = ""
+
+
+__all__ = ["CaseOutcome", "ModelSpec", "segment_case"]
 
 
 def segment_case(segmenter, case: BatchCase, request: dict, out: str | Path, worker: str = "") -> CaseOutcome:

@@ -7,7 +7,7 @@ import os
 
 from ..errors import DiffuGTSError
 from .options import output_folder, positive_int, warn
-from .segment import add_model_options, add_request_options, request_from
+from .segment import add_model_options, add_request_options, model_spec, request_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,13 +47,13 @@ def devices_for(device: str, workers: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import ModelSpec, list_cases, run_batch
+    from ..batch import list_cases, run_batch
     from ..progress import for_mode
 
     out = output_folder(args.out)
     request = request_from(args)
     cases = list_cases(args.input, exclude=out)
-    spec = ModelSpec(args.backbone, args.weights, args.heads, args.refine, args.device)
+    spec = model_spec(args, device=args.device)  # resolved per worker: each visible GPU, or a Ray actor's
     devices = [] if args.ray else devices_for(args.device, args.workers)
     if devices and devices[0].startswith("cuda") and args.workers > 1:
         raise DiffuGTSError("--workers is for CPU runs; with GPUs there is one worker per visible GPU",

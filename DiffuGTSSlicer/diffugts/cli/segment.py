@@ -65,16 +65,20 @@ def request_from(args: argparse.Namespace, modality: str | None = None):
                           min_component_mm3=args.min_component, modality=modality or args.modality)
 
 
-def load_segmenter(args: argparse.Namespace, device: str | None = None):
-    """The Segmenter the model options name, on ``device`` (default: --device)."""
-    import torch
+def model_spec(args: argparse.Namespace, device: str | None = None):
+    """The models the options name (--backbone, --weights, --heads, --refine), on ``device`` (default --device)."""
+    from ..segment.job import ModelSpec
 
-    from ..segment import Segmenter
+    return ModelSpec(args.backbone, args.weights, args.heads, args.refine, device or torch_device(args.device))
+
+
+def load_segmenter(args: argparse.Namespace):
+    """The Segmenter the model options name, with --threads applied."""
+    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=args.refine,
-                                     device=device or torch_device(args.device))
+    return model_spec(args).load()
 
 
 def run(args: argparse.Namespace) -> int:

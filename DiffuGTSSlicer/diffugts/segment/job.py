@@ -85,6 +85,27 @@ class SegmentRequest:
             raise DiffuGTSError(f"the request has a field of the wrong type: {error}") from None
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which models to load, and on which device (plain data: it travels to batch worker processes and Ray actors)."""
+
+    backbone: str = "demo-ct"
+    weights: str | None = None
+    heads: str | None = None
+    refine: str | None = None
+    device: str = "cpu"
+
+    def load(self):
+        """The Segmenter with these models (the bundled heads unless files are named)."""
+        from .pipeline import Segmenter
+
+        return Segmenter.from_pretrained(self.backbone, weights=self.weights, heads=self.heads, refine=self.refine,
+                                         device=self.device)
+
+    def with_device(self, device: str) -> ModelSpec:
+        return dataclasses.replace(self, device=device)
+
+
 @dataclass
 class PreparedJob:
     """A request with its inputs read and checked against each other; nothing has run yet."""
