@@ -46,8 +46,7 @@ def list_cases(source: str | Path, exclude: str | Path | None = None) -> list[Ba
 
 def case_id_for(name: str) -> str:
     """A folder-safe id: letters, digits, '.', '_' and '-' only; never empty, never hidden."""
-    cleaned = _UNSAFE.sub("_", name).strip("._") or "case"
-    return cleaned
+    return _UNSAFE.sub("_", name).strip("._") or "case"
 
 
 def _from_folder(folder: Path, exclude: str | Path | None) -> list[BatchCase]:
