@@ -120,12 +120,12 @@ class PreparedJob:
 def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None) -> PreparedJob:
     """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model."""
     from ..io import read_volume
-    from .pipeline import organ_array
+    from .pipeline import check_organ_grid
 
     image = read_volume(image_path)
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None
-    organ_array(organ, image)
+    check_organ_grid(organ, image)
     return PreparedJob(request, image, Path(image_path), organ, roi)
 
 

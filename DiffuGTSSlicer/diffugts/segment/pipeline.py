@@ -255,14 +255,17 @@ def _mean(images: list[torch.Tensor]) -> torch.Tensor:
     return images[0] if len(images) == 1 else torch.stack(images).mean(0)
 
 
-def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
-    """The organ mask as booleans [k, j, i], refused unless it lies on ``volume``'s grid."""
-    if organ_mask is None:
-        return None
-    if not organ_mask.grid.matches(volume.grid, tolerance=1e-3):
+def check_organ_grid(organ_mask: Volume | None, volume: Volume) -> None:
+    """Refuse an organ mask that does not lie on ``volume``'s grid."""
+    if organ_mask is not None and not organ_mask.grid.matches(volume.grid, tolerance=1e-3):
         raise DiffuGTSError("the organ mask is not on the image's grid (size, spacing, origin or direction differ)",
                             path=organ_mask.source, hint="Resample the organ mask onto the image first.")
-    return organ_mask.array > 0
+
+
+def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
+    """The organ mask as booleans [k, j, i], refused unless it lies on ``volume``'s grid."""
+    check_organ_grid(organ_mask, volume)
+    return None if organ_mask is None else organ_mask.array > 0
 
 
 def _uncrop_all(findings: list[Finding], pseudo: Volume, uncertainty: Volume, volume: Volume,
