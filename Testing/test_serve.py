@@ -250,6 +250,21 @@ def test_twenty_concurrent_clients_each_get_their_own_results(server, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_random_upload_name_never_decides_the_modality(client, small, tmp_path, monkeypatch):
+    """Server ids are random hex: one holding 'adc' between digits (an MR word to the file-name guess) once
+    made a CT upload read as MR and its job fail. The stored name is never a modality hint."""
+    from diffugts.serve import volumes
+
+    monkeypatch.setattr(volumes, "new_id", lambda: "0123456789adc0123456789abcdef012")
+    volume_id = client.upload(small[0])
+    assert volume_id == "0123456789adc0123456789abcdef012"
+    job_id = client.submit(volume_id, {"prompts": ["kidney tumor"], **FAST})["id"]
+    client.wait(job_id)
+    report = json.loads(client.download(job_id, tmp_path)["report.json"].read_text())
+    assert report["modality"] == "CT"
+
+
+@pytest.mark.slow
 def test_a_second_prompt_on_the_same_volume_reuses_its_encoding(client, tmp_path):
     path, _ = phantom_file(tmp_path, seed=41)
     volume_id = client.upload(path)

@@ -24,15 +24,17 @@ _CONVERT_HINT = "Convert it to NIfTI (.nii.gz) or NRRD, for example with 3D Slic
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-def read_volume(path: str | Path, *, channel: int | None = None) -> Volume:
+def read_volume(path: str | Path, *, channel: int | None = None, name_hint: bool = True) -> Volume:
     """Read one image file or a DICOM series folder; every problem raises an InputError naming the file.
 
     ``channel`` picks one volume of a 4D file (for example one MR sequence of an MSD brain-tumour image).
+    ``name_hint=False``: the file name is not the user's (a server's random upload name, where 'adc' can
+    appear by chance), so the modality is guessed from the DICOM tag or the intensities only.
     What ITK prints while reading becomes one-line warnings on the volume (or nothing, when reading fails).
     """
     path = Path(path)
     with captured_itk_messages() as itk:
-        volume, files = _read(path, channel)
+        volume, files = _read(path, channel, name_hint)
     volume.warnings.extend(_itk_warnings(path, itk.lines()))
     for file in files:
         register_input(file)
@@ -40,7 +42,7 @@ def read_volume(path: str | Path, *, channel: int | None = None) -> Volume:
     return volume
 
 
-def _read(path: Path, channel: int | None) -> tuple[Volume, list[Path]]:
+def _read(path: Path, channel: int | None, name_hint: bool) -> tuple[Volume, list[Path]]:
     """The validated volume at ``path`` and the files it was read from."""
     if not path.exists():
         raise InputError("file or folder does not exist", path=path, hint="Check the path and its spelling.")
@@ -54,7 +56,8 @@ def _read(path: Path, channel: int | None) -> tuple[Volume, list[Path]]:
         files, dicom_modality, warnings = [path], None, []
     volume = _to_volume(image, path, channel or 0)
     volume.warnings.extend(warnings)
-    modality, reason = guess_modality(volume.array, path=str(path), dicom_modality=dicom_modality)
+    modality, reason = guess_modality(volume.array, path=str(path) if name_hint else None,
+                                      dicom_modality=dicom_modality)
     volume.modality = modality
     volume.metadata["modality_reason"] = reason
     return volume, files

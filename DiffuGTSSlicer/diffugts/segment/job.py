@@ -117,12 +117,14 @@ class PreparedJob:
     roi: Box | None = None
 
 
-def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None) -> PreparedJob:
-    """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model."""
+def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None, *,
+            name_hint: bool = True) -> PreparedJob:
+    """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model.
+    ``name_hint``: whether the image's file name may say its modality (see io.read_volume)."""
     from ..io import read_volume
     from .pipeline import check_organ_grid
 
-    image = read_volume(image_path)
+    image = read_volume(image_path, name_hint=name_hint)
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None
     check_organ_grid(organ, image)

@@ -137,7 +137,7 @@ def read_upload(path: Path):
     from ..io import read_volume
 
     try:
-        return read_volume(path)
+        return read_volume(path, name_hint=False)  # a random id, not the user's name: no modality hint
     except DiffuGTSError as error:
         raise HTTPException(400, str(DiffuGTSError(error.problem, path="upload", hint=error.hint))) from None
 

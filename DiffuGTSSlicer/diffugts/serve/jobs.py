@@ -133,7 +133,8 @@ class JobQueue:
             job.stage, job.fraction = stage, fraction
 
         try:
-            prepared = segment_job.prepare(job.inputs["image"], job.request, job.inputs.get("organ_mask"))
+            prepared = segment_job.prepare(job.inputs["image"], job.request, job.inputs.get("organ_mask"),
+                                           name_hint=False)  # the stored name is a random id, not the user's
             _, written = segment_job.run(self.segmenter, prepared, job.folder, progress=progress)
             if job.cancel.is_set():
                 raise JobCancelled
