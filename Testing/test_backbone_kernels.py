@@ -52,3 +52,31 @@ def test_onednn_convolution_falls_back_to_torch_when_training():
     assert x.grad is not None and conv.weight.grad is not None
     with torch.no_grad():
         assert torch.allclose(conv(x), torch.nn.functional.conv3d(x, conv.weight, conv.bias, padding=1), atol=1e-6)
+
+
+def test_pointwise_convolution_is_a_matrix_product_with_the_same_values():
+    x = torch.rand(1, 16, 5, 6, 7)
+    for bias in (True, False):
+        conv = OneDnnConv3d(16, 8, 1, bias=bias).eval()
+        assert conv.pointwise and not OneDnnConv3d(16, 8, 3, padding=1).pointwise
+        with torch.no_grad():
+            expected = torch.nn.functional.conv3d(x, conv.weight, conv.bias)
+            assert torch.allclose(conv(x), expected, atol=1e-5)
+            assert torch.allclose(conv(torch.cat([x, x])), torch.cat([expected, expected]), atol=1e-5)  # batch of 2
+
+
+def test_refinement_head_runs_the_fast_kernels_with_monai_unet_values():
+    from monai.networks.nets import UNet
+
+    from diffugts.segment.checkpoint import bundled_refine_path, load_refine
+    from diffugts.segment.refine import INPUT_CHANNELS
+
+    head, _ = load_refine(bundled_refine_path("demo-ct"))
+    assert sum(isinstance(m, OneDnnConv3d) for m in head.modules()) >= 4
+    plain = UNet(spatial_dims=3, in_channels=len(INPUT_CHANNELS), out_channels=1, channels=head.config.channels,
+                 strides=(2,) * (len(head.config.channels) - 1), num_res_units=1, norm="instance").eval()
+    plain.load_state_dict(head.net.state_dict())
+    x = torch.rand(1, len(INPUT_CHANNELS), 16, 16, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = plain(x)
+        assert torch.allclose(head.eval()(x), reference, atol=1e-5) and reference.abs().max() > 0.01
