@@ -102,8 +102,12 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
-def run_one(image_path: Path, preset: str, threads: int, refine: str | None) -> dict:
-    """One configuration in this (fresh) process: load, read, segment, write; for Fast a second prompt."""
+def run_one(image_path: Path, preset: str, threads: int, refine: str | None, keep_freed: bool = False) -> dict:
+    """One configuration in this (fresh) process: load, read, segment, write; for Fast a second prompt.
+    ``keep_freed``: the process keeps what it frees, as the server does (diffugts.allocator)."""
+    from diffugts.allocator import keep_freed_memory
+
+    kept = keep_freed_memory() if keep_freed else False
     import torch
 
     torch.set_num_threads(threads)
@@ -127,7 +131,7 @@ def run_one(image_path: Path, preset: str, threads: int, refine: str | None) -> 
     write_peak_mb = _status_mb("VmHWM")
     estimate = segmentation_bytes(image, segmenter.backbone.config, prompts=1, seeds=len(settings.seeds))
     row = {
-        "preset": preset, "seeds": len(settings.seeds), "steps": settings.steps, "threads": threads,
+        "preset": preset, "seeds": len(settings.seeds), "steps": settings.steps, "threads": threads, "keeps_freed_memory": kept,
         "input_size": list(image.size), "input_spacing_mm": list(image.spacing),
         "model_grid": counter.model_grid,
         "load_s": load_s, "read_s": read_s, "segment_s": segment_s, "write_s": write_s,
@@ -188,10 +192,11 @@ def run_child(args: list[str], env: dict | None = None,
                           env={**os.environ, **(env or {})})
 
 
-def measure(image: Path, preset: str, threads: int, refine: str | None) -> dict:
+def measure(image: Path, preset: str, threads: int, refine: str | None, keep_freed: bool = False) -> dict:
     """One configuration in a fresh process; its JSON row."""
     command = [__file__, "--one", str(image), preset, "--threads", str(threads)]
-    done = run_child(command + (["--refine", refine] if refine else []))
+    command += (["--refine", refine] if refine else []) + (["--keep-freed-memory"] if keep_freed else [])
+    done = run_child(command)
     if done.returncode != 0:
         raise RuntimeError(f"{preset} on {image.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -323,10 +328,12 @@ def main() -> int:
                         help="memory budget for the refusal check on the largest volume (0: skip it)")
     parser.add_argument("--refine", help="refinement head file (default: the bundled one)")
     parser.add_argument("--json", type=Path, help="write everything as JSON here")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="each measured process keeps what it frees, as `diffugts serve` does")
     parser.add_argument("--one", nargs=2, metavar=("IMAGE", "PRESET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(Path(args.one[0]), args.one[1], args.threads, args.refine)))
+        print(json.dumps(run_one(Path(args.one[0]), args.one[1], args.threads, args.refine, args.keep_freed_memory)))
         return 0
 
     load = {"start": os.getloadavg()}
@@ -341,7 +348,7 @@ def main() -> int:
                                               "spacing_mm": list(VOLUMES[name][1]), "phantom_s": made_s, "ours": {}})
             for preset in args.presets:
                 before = os.getloadavg()[0]
-                row = measure(image, preset, args.threads, args.refine)
+                row = measure(image, preset, args.threads, args.refine, args.keep_freed_memory)
                 row["load_average_1min"] = [before, os.getloadavg()[0]]
                 entry["ours"][preset] = row
                 print(f"{name} {preset}: {row['end_to_end_s']:.1f} s end to end, peak RSS "

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..allocator import keep_freed_memory
 from ..errors import DiffuGTSError
 from .options import add_weights_device_options, positive_int
 from .segment import add_model_options, load_segmenter
@@ -38,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="uploaded volumes kept; the oldest unused one goes first (default 16)")
     parser.add_argument("--keep-jobs", type=positive_int, default=64,
                         help="jobs (and their result files) kept; the oldest finished one goes first (default 64)")
+    parser.add_argument("--return-freed-memory", action="store_true",
+                        help="give memory back to the system after each job: less memory held between jobs, "
+                             "slower new prompts (by default the server keeps it for the next job)")
     add_weights_device_options(parser)
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -58,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     check_port_free(args.host, args.port)
     if args.work_dir and not Path(args.work_dir).is_dir():
         raise DiffuGTSError("--work-dir must be an existing folder", path=args.work_dir)
+    if not args.return_freed_memory:
+        keep_freed_memory()
     segmenter = load_segmenter(args)
     work_dir = Path(tempfile.mkdtemp(prefix="diffugts-serve-", dir=args.work_dir))
     try:

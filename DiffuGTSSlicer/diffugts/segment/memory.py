@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..allocator import keeps_freed_memory
 from ..backbone.config import BackboneConfig
 from ..backbone.grid import size_multiple
 from ..errors import DiffuGTSError
@@ -18,6 +19,9 @@ from ..memory import budget_bytes, format_bytes
 MODEL_GRID_COPIES = 12  # float32 model-grid tensors alive at the peak, besides the per-seed/per-prompt ones
 INPUT_VOXEL_TRANSIENT_BYTES = 68  # short-lived bytes per input voxel (resampling back, label map, quick-look)
 NETWORK_BYTES = 256 * 1024**2  # fixed: one sliding-window patch's activations, allocator and library slack
+# A process that keeps its freed memory (allocator.keep_freed_memory, the server) grows more per job:
+# measured 1.76x at 256x256x128 Fast (benchmarks/README.md, "Second prompt on a cached volume").
+KEPT_MEMORY_FACTOR = 1.8
 
 
 def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> int:
@@ -29,7 +33,8 @@ def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, 
     input_voxels = int(np.prod(volume.size))
     per_input_voxel = (volume.array.itemsize + 4 * 3 + prompts * (4 * 3 + 1)  # pseudo, uncertainty; maps, mask
                        + INPUT_VOXEL_TRANSIENT_BYTES)
-    return int(model_voxels * per_model_voxel + input_voxels * per_input_voxel + NETWORK_BYTES)
+    need = model_voxels * per_model_voxel + input_voxels * per_input_voxel + NETWORK_BYTES
+    return int(need * (KEPT_MEMORY_FACTOR if keeps_freed_memory() else 1.0))
 
 
 def check_memory(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> None:

@@ -1,0 +1,60 @@
+"""A long-lived process can keep what it frees (the server does), and the memory check then counts more."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from diffugts import allocator
+from diffugts.backbone.registry import get_config
+from diffugts.data.phantom import make_phantom
+from diffugts.segment.memory import KEPT_MEMORY_FACTOR, segmentation_bytes
+
+# allocate and touch 300 MB, free it, and report (kept?, RSS growth left after the free, in MB)
+_CHILD = """
+import sys
+from diffugts import allocator
+kept = allocator.keep_freed_memory() if sys.argv[1] == "keep" else False
+def rss_mb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) / 1024
+before = rss_mb()
+block = bytearray(300 * 2**20)
+block[::4096] = b"x" * len(range(0, len(block), 4096))
+del block
+print(kept, round(rss_mb() - before))
+"""
+
+
+def _run(mode: str) -> tuple[str, float]:
+    out = subprocess.run([sys.executable, "-c", _CHILD, mode], capture_output=True, text=True, check=True).stdout
+    kept, left = out.split()
+    return kept, float(left)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator only")
+def test_a_process_that_keeps_freed_memory_holds_it_and_one_that_does_not_returns_it():
+    assert _run("default") == ("False", pytest.approx(0, abs=30))
+    kept, left = _run("keep")
+    assert kept == "True" and left > 250
+
+
+def test_memory_check_counts_the_kept_memory(monkeypatch):
+    image = make_phantom("kidney tumor", "CT", 32, seed=0).image
+    config = get_config("demo-ct")
+    plain = segmentation_bytes(image, config, prompts=1, seeds=1)
+    monkeypatch.setattr(allocator, "_kept", True)
+    assert segmentation_bytes(image, config, prompts=1, seeds=1) == pytest.approx(plain * KEPT_MEMORY_FACTOR, abs=2)
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")])
+def test_importing_diffugts_puts_torch_on_huge_pages_unless_told_not_to(given, seen):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if given is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = given
+    code = "import os, diffugts; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == seen
