@@ -12,15 +12,14 @@ from ..io import Volume
 from ..memory import budget_bytes, format_bytes
 
 # Calibrated with benchmarks/bench_segment.py (peak RSS growth from the loaded models to the end of
-# writing the outputs, demo backbone, CPU; see benchmarks/README.md "End to end"): the estimate is 1.16-1.41x
-# the measured growth for 128^3, 256x256x128 and 512x512x300 CTs with the Fast and Best presets, and 1.07x
-# for a 40x36x28 phantom. At 512x512x300 writing the outputs is the peak (6.8 GB growth, against 3.9 GB
-# while segmenting): the quick-look builds float64 RGB copies of the whole volume; refit after changing that.
+# writing the outputs, demo backbone, CPU; see benchmarks/README.md "End to end"): the estimate is 1.06-1.22x
+# the measured growth for 128^3, 256x256x128 and 512x512x300 CTs with the Fast and Best presets.
 MODEL_GRID_COPIES = 12  # float32 model-grid tensors alive at the peak, besides the per-seed/per-prompt ones
-INPUT_VOXEL_TRANSIENT_BYTES = 68  # short-lived bytes per input voxel (resampling back, label map, quick-look)
-NETWORK_BYTES = 256 * 1024**2  # fixed: one sliding-window patch's activations, allocator and library slack
+INPUT_VOXEL_TRANSIENT_BYTES = 12  # short-lived bytes per input voxel (resampling back, label map, quick-look)
+NETWORK_BYTES = 304 * 1024**2  # fixed: one sliding-window patch's activations, allocator and library slack
 # A process that keeps its freed memory (allocator.keep_freed_memory, the server) grows more per job:
-# measured 1.76x at 256x256x128 Fast (benchmarks/README.md, "Second prompt on a cached volume").
+# measured 1.16x (512x512x300) to 1.6x (256x256x128) with Fast: the estimate is then 1.2-1.8x the growth
+# (benchmarks/README.md, "Second prompt on a cached volume").
 KEPT_MEMORY_FACTOR = 1.8
 
 
