@@ -120,6 +120,41 @@ def test_resume_refuses_a_folder_of_another_configuration(backbone, text_encoder
         train_attention(backbone, text_encoder, other, tmp_path)
 
 
+def test_real_cases_for_training_are_seen_categories_or_tumor_free_in_the_backbone_modality(real_data_dir):
+    from diffugts.attention.train import select_real_cases
+    from diffugts.data.readers import read_dataset
+
+    chosen = select_real_cases(read_dataset(real_data_dir), ["liver tumor", "lung tumor"], "CT")
+    assert sorted((c.case_id, c.category if c.mask else None) for c in chosen) == [
+        ("healthy_totalseg_example_ct", None), ("ibsi_phantom", "lung tumor"), ("pyrad_lung1", "lung tumor")]
+    assert select_real_cases(read_dataset(real_data_dir), ["liver tumor"], "CT") == [
+        c for c in chosen if c.mask is None]  # lung tumors are unseen there: they stay out
+
+
+def test_training_on_real_cases_uses_them_as_positives_and_negatives(backbone, text_encoder, tmp_path,
+                                                                     real_data_dir):
+    manifest = tmp_path / "real.csv"
+    rows = [line for line in (real_data_dir / "manifest.csv").read_text().splitlines()
+            if line.startswith(("case_id,", "ibsi_phantom,", "healthy_totalseg_example_ct,"))]
+    # the same rows, their paths made absolute (a manifest's paths are relative to its folder)
+    manifest.write_text("\n".join([rows[0]] + [row.replace("ibsi_phantom_ct", str(real_data_dir / "ibsi_phantom_ct"))
+                                              .replace("healthy/", str(real_data_dir / "healthy") + "/")
+                                              for row in rows[1:]]) + "\n")
+    config = AttentionTrainingConfig(categories=["lung tumor"], cases_per_category=1, size=32, steps=4,
+                                     checkpoint_every=2, embed_dim=8, real_data=str(manifest))
+    heads, report = train_attention(backbone, text_encoder, config, tmp_path / "run")
+    assert report["real_cases"] == [{"case": "ibsi_phantom", "category": "lung tumor"},
+                                    {"case": "healthy_totalseg_example_ct", "category": None}]
+    assert (tmp_path / "run" / "attention_heads.safetensors").is_file()
+    unseen = AttentionTrainingConfig(**{**config.__dict__, "categories": ["liver tumor"]})
+    only_tumors = tmp_path / "tumors.csv"
+    only_tumors.write_text("\n".join(manifest.read_text().splitlines()[:2]) + "\n")
+    with pytest.raises(DiffuGTSError, match="no case of .* can be used"):
+        train_attention(backbone, text_encoder, AttentionTrainingConfig(**{**unseen.__dict__,
+                                                                          "real_data": str(only_tumors)}),
+                        tmp_path / "unseen")
+
+
 def test_unknown_split_is_refused(backbone, text_encoder, tmp_path):
     with pytest.raises(DiffuGTSError, match="unknown zero-shot split 'nope'"):
         train_attention(backbone, text_encoder, AttentionTrainingConfig(split="nope"), tmp_path)

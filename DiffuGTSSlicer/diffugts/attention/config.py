@@ -21,3 +21,6 @@ class AttentionTrainingConfig:
     seed: int = 0
     checkpoint_every: int = 50
     categories: list[str] = field(default_factory=list)  # empty: the split's seen categories
+    # real cases besides the phantoms: a manifest CSV, MSD task, KiTS23 or BraTS folder ("" for none); only cases
+    # of a seen category in the configured modality are used, and cases without a tumor as negatives
+    real_data: str = ""

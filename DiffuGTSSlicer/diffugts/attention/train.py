@@ -1,8 +1,8 @@
-"""Train the attention heads on the seen categories of a zero-shot split (phantoms), resumably.
+"""Train the attention heads on the seen categories of a zero-shot split (phantoms, and real cases), resumably.
 
 Each step draws one case, one wording of its category (name or synonym) and, with probability ``negative_fraction``, a prompt for another seen
 category in another organ whose target is empty: the heads must read the text, not just find
-anything abnormal. Loss: class-balanced binary cross-entropy plus soft Dice on the model grid. Step ``n`` draws from
+anything abnormal. A real case without a tumor always gets a seen category's prompt and an empty target. Loss: class-balanced binary cross-entropy plus soft Dice on the model grid. Step ``n`` draws from
 ``default_rng([seed, n])``, so a resumed run continues exactly as an uninterrupted one.
 """
 
@@ -34,8 +34,9 @@ MAX_POSITIVE_WEIGHT = 20.0
 @dataclass
 class TrainingCase:
     encoded: EncodedVolume
-    category: str
+    category: str | None  # None: a case without a tumor, a negative for every prompt
     organ: str
+    name: str = ""
 
 
 def seen_categories(config: AttentionTrainingConfig, backbone) -> list[str]:
@@ -65,6 +66,34 @@ def prepare_cases(backbone, categories: list[str], config: AttentionTrainingConf
     return cases
 
 
+def select_real_cases(cases: list, categories: list[str], modality: str) -> list:
+    """The cases training may use: in ``modality``, and either a tumor of a seen category (never an unseen
+    one: that would break the zero-shot split) or no tumor at all (no mask: a negative)."""
+    return [case for case in cases if case.modality.upper().startswith(modality.upper())
+            and (case.category in categories if case.mask is not None else True)]
+
+
+def prepare_real_cases(backbone, categories: list[str], config: AttentionTrainingConfig,
+                       progress: ProgressCallback = silent) -> list[TrainingCase]:
+    """The usable cases of ``config.real_data``, encoded once; none when it is not set."""
+    if not config.real_data:
+        return []
+    from ..data.readers import read_dataset
+
+    chosen = select_real_cases(read_dataset(config.real_data), categories, config.modality)
+    if not chosen:
+        raise DiffuGTSError(f"no case of {config.real_data} can be used: none is {config.modality} with a tumor of a "
+                            f"seen category ({', '.join(categories)}) or without a tumor", path=config.real_data)
+    prepared = []
+    for case in chosen:
+        images, mask = case.load()
+        encoded = encode_for_attention(backbone, next(iter(images.values())), timestep=config.timestep,
+                                       modality=config.modality, mask=mask)
+        prepared.append(TrainingCase(encoded, case.category if mask is not None else None, case.organ, case.case_id))
+        progress("prepare real cases", len(prepared) / len(chosen))
+    return prepared
+
+
 def case_loss(heads: AttentionHeads, case: TrainingCase, abnormal: torch.Tensor, normal: torch.Tensor,
               positive: bool) -> torch.Tensor:
     logits = case.encoded.grid.crop(attention_logits(heads, case.encoded, abnormal, normal))
@@ -79,7 +108,8 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
     out_dir = Path(out_dir)
     categories = seen_categories(config, backbone)
     run = ResumableRun(out_dir, asdict(config), save_heads, load_heads)  # refuses another run's folder now
-    cases = prepare_cases(backbone, categories, config, progress)
+    cases = prepare_cases(backbone, categories, config, progress) + prepare_real_cases(backbone, categories, config,
+                                                                                        progress)
     # every name of a category (its synonyms too) is a prompt the heads must answer the same way
     embeddings = {c: [prompt_embeddings(text_encoder, parse_prompt(name, config.modality))
                       for name in CATEGORIES[c].names()] for c in categories}
@@ -92,9 +122,12 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step])
         case = cases[int(rng.integers(len(cases)))]
-        others = [c for c in categories if CATEGORIES[c].organ != case.organ]
-        positive = not others or rng.random() >= config.negative_fraction
-        prompt_category = case.category if positive else others[int(rng.integers(len(others)))]
+        if case.category is None:  # no tumor: any seen category's prompt, an empty target
+            positive, prompt_category = False, categories[int(rng.integers(len(categories)))]
+        else:
+            others = [c for c in categories if CATEGORIES[c].organ != case.organ]
+            positive = not others or rng.random() >= config.negative_fraction
+            prompt_category = case.category if positive else others[int(rng.integers(len(others)))]
         wordings = embeddings[prompt_category]
         abnormal, normal = wordings[int(rng.integers(len(wordings)))]
         loss = case_loss(heads, case, abnormal, normal, positive)
@@ -102,6 +135,7 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
         progress("train attention", (step + 1) / config.steps)
     threshold, train_dice = choose_threshold(heads.eval(), cases, embeddings)
     report = {"config": asdict(config), "categories": categories, "steps": config.steps,
+              "real_cases": [{"case": c.name, "category": c.category} for c in cases if c.name],
               "final_loss": float(np.mean(losses[-20:])) if losses else None,
               "threshold": threshold, "training_dice_at_threshold": train_dice}
     save_heads(heads, out_dir / FINAL_NAME, extra=report)
@@ -111,7 +145,7 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
 def choose_threshold(heads: AttentionHeads, cases: list[TrainingCase], embeddings: dict) -> tuple[float, float]:
     """The probability threshold with the best mean Dice over the training cases (their own prompts)."""
     def pairs():
-        for case in cases:
+        for case in (c for c in cases if c.category is not None):
             abnormal, normal = embeddings[case.category][0]
             logits = case.encoded.grid.crop(attention_logits(heads, case.encoded, abnormal, normal))
             yield torch.sigmoid(logits), case.encoded.grid.crop(case.encoded.mask) > 0.5

@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attention.add_argument("--size", type=positive_int, default=defaults.size, help=f"phantom voxels per axis (default "
                            f"{defaults.size})")
     attention.add_argument("--seed", type=int, default=defaults.seed, help="seed (default 0): same seed, same heads")
+    attention.add_argument("--real-data", metavar="PATH", default="",
+                           help="real cases besides the phantoms: a manifest CSV, MSD task, KiTS23 or BraTS folder. "
+                           "Only cases in the backbone's modality are used: those with a tumor of a seen category, "
+                           "and those without a tumor as negatives (cases of unseen categories stay out)")
     attention.set_defaults(func=run_attention)
     refine = targets.add_parser(
         "refine", help="train the refinement head on the seen categories of a zero-shot split",
@@ -101,7 +105,7 @@ def run_attention(args: argparse.Namespace) -> int:
 
     config = AttentionTrainingConfig(split=args.split, backbone=args.backbone, text_encoder=args.text_encoder,
                                      steps=args.steps, cases_per_category=args.cases_per_category, size=args.size,
-                                     seed=args.seed)
+                                     seed=args.seed, real_data=args.real_data)
     backbone = build_backbone(args.backbone, weights=args.weights)
     text_encoder = CachedTextEncoder(build_text_encoder(args.text_encoder), cache_dir() / "text")
     _, report = train_attention(backbone, text_encoder, config, args.out, progress=for_mode(args.progress))
