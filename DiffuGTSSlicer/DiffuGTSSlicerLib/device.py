@@ -11,8 +11,9 @@ from .i18n import _
 
 PROBE_SCRIPT = Path(__file__).with_name("probe_device.py")
 # Seconds per million input voxels on 2 CPU cores with the demo models (benchmarks/README.md, "End to
-# end": fast 3.5-5.5, best 7.5-14; balanced is interpolated, not measured), plus loading the models.
-CPU_SECONDS_PER_MEGAVOXEL = {"fast": 4.0, "balanced": 8.0, "best": 12.0}
+# end", read + segment + write: fast 1.0-1.6, best 2.1-4.0; balanced is interpolated, not measured), plus
+# loading the models.
+CPU_SECONDS_PER_MEGAVOXEL = {"fast": 1.3, "balanced": 2.0, "best": 2.8}
 MODEL_LOADING_SECONDS = 6.0
 GPU_SPEEDUP = 25.0
 
