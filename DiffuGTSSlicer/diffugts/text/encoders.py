@@ -11,7 +11,7 @@ from typing import Protocol
 import torch
 
 from ..errors import DiffuGTSError
-from .open_clip_folder import OpenClipTextEncoder, is_open_clip_folder
+from .open_clip_folder import OpenClipTextEncoder, is_open_clip_folder, mean_pool
 
 DEFAULT_ENCODER = "minilm"
 
@@ -82,8 +82,7 @@ class HuggingFaceEncoder:
         if self.clip:
             pooled = output.text_embeds
         else:
-            weights = tokens["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
-            pooled = (output.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1)
+            pooled = mean_pool(output.last_hidden_state, tokens["attention_mask"])
         return torch.nn.functional.normalize(pooled, dim=-1).float().clone()
 
 

@@ -24,6 +24,12 @@ WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetens
 POOLERS = ("cls_last_hidden_state_pooler", "cls_pooler", "mean_pooler")
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[B, D]: the mean of a transformer's last hidden states [B, T, D] over the tokens the mask keeps."""
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
 def is_open_clip_folder(folder: Path) -> bool:
     return (folder / CONFIG_NAME).is_file()
 
@@ -110,8 +116,7 @@ class OpenClipTextTower(nn.Module):
         mask = (input_ids != self.pad_token_id).long()
         out = self.transformer(input_ids=input_ids, attention_mask=mask)
         if self.pooler == "mean_pooler":
-            weights = mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
-            pooled = (out.last_hidden_state * weights).sum(1) / weights.sum(1)
+            pooled = mean_pool(out.last_hidden_state, mask)
         elif self.pooler == "cls_pooler" and getattr(out, "pooler_output", None) is not None:
             pooled = out.pooler_output
         else:
