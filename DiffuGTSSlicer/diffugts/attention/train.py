@@ -70,7 +70,7 @@ def select_real_cases(cases: list, categories: list[str], modality: str) -> list
     """The cases training may use: in ``modality``, and either a tumor of a seen category (never an unseen
     one: that would break the zero-shot split) or no tumor at all (no mask: a negative)."""
     return [case for case in cases if case.modality.upper().startswith(modality.upper())
-            and (case.category in categories if case.mask is not None else True)]
+            and (case.mask is None or case.category in categories)]
 
 
 def prepare_real_cases(backbone, categories: list[str], config: AttentionTrainingConfig,

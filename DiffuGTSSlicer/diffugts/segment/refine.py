@@ -48,9 +48,9 @@ class RefineHead(nn.Module):
         super().__init__()
         from monai.networks.nets import UNet
 
-        self.config = config
         from ..backbone.kernels import fast_kernels
 
+        self.config = config
         self.net = fast_kernels(UNet(spatial_dims=3, in_channels=len(INPUT_CHANNELS), out_channels=1,
                                      channels=config.channels, strides=(2,) * (len(config.channels) - 1),
                                      num_res_units=1, norm="instance"))
