@@ -3,7 +3,7 @@
 glibc hands every block over 32 MB (a volume's tensors) back to the system when it is freed, and the
 next job pays a page fault per page to get it back. A warm server segments one new prompt after another
 on the same volumes: there, keeping freed blocks (no mmap for large blocks, no trimming) made a new
-prompt on a cached 256x256x128 CT 1.3x faster (2.2 -> 1.7 s) for about 1.8x the peak memory growth of
+prompt on a cached 256x256x128 CT 1.5-1.75 s instead of 2.2-2.8 s, for 1.16-1.6x the memory growth of
 a job (benchmarks/README.md, "Second prompt on a cached volume"); the memory check counts that.
 """
 
