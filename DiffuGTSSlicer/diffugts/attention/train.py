@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.categories import CATEGORIES
+from ..data.categories import CATEGORIES, PHANTOM_CATEGORIES
 from ..data.phantom import make_phantom
 from ..data.splits import load_splits
 from ..errors import DiffuGTSError
@@ -40,12 +40,12 @@ class TrainingCase:
 
 
 def seen_categories(config: AttentionTrainingConfig, backbone) -> list[str]:
-    """The split's seen categories that the backbone can image in the configured modality."""
+    """The split's seen categories that phantoms show in the configured modality (the backbone images)."""
     splits = load_splits()
     if config.split not in splits:
         raise DiffuGTSError(f"unknown zero-shot split {config.split!r}", hint=f"Choose from: {', '.join(splits)}.")
     wanted = config.categories or list(splits[config.split].seen)
-    usable = [c for c in wanted if config.modality in CATEGORIES[c].modalities]
+    usable = [c for c in wanted if config.modality in CATEGORIES[c].modalities and c in PHANTOM_CATEGORIES]
     if not usable:
         raise DiffuGTSError(f"no category of split {config.split!r} is imaged as {config.modality}",
                             hint=f"Backbone {backbone.config.name} models {', '.join(backbone.config.modalities)}.")

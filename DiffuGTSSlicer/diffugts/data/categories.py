@@ -20,6 +20,7 @@ class TumorCategory:
     organ: str
     body_region: str
     modalities: tuple[str, ...]
+    phantom: bool = True  # the phantom generator has a planner for it (diffugts.data.phantom.tumors.PLANNERS)
 
     @property
     def normal_prompt(self) -> str:
@@ -50,11 +51,24 @@ CATEGORIES: dict[str, TumorCategory] = {
                       "brain", "brain", HEAD_MODALITIES),
         TumorCategory("bone lesion", ("bone metastasis", "vertebral lesion", "lytic bone lesion",
                                       "sclerotic bone lesion"), "bone", "abdomen", (CT, "MR-T1", "MR-T2")),
+        # Categories synthesized into real scans only (diffugts.data.synth): no phantom planner.
+        TumorCategory("brain metastasis", ("brain metastases", "cerebral metastasis", "metastasis in the brain",
+                                           "ring-enhancing brain lesion"), "brain", "brain", HEAD_MODALITIES,
+                      phantom=False),
+        TumorCategory("meningioma", ("meningeal tumor", "dural-based mass", "extra-axial brain tumor"),
+                      "brain", "brain", (CT, *MR_SEQUENCES), phantom=False),
+        TumorCategory("soft-tissue sarcoma", ("soft tissue sarcoma", "sarcoma", "muscle mass", "soft-tissue mass",
+                                              "sarcoma of the thigh"), "muscle", "limb", TORSO_MODALITIES,
+                      phantom=False),
+        TumorCategory("lymph node", ("enlarged lymph node", "lymphadenopathy", "lymph node metastasis",
+                                     "nodal mass"), "lymph node", "chest", TORSO_MODALITIES, phantom=False),
+        TumorCategory("breast mass", ("breast tumor", "breast tumour", "breast cancer", "breast lesion"),
+                      "breast", "breast", TORSO_MODALITIES, phantom=False),
     )
 }
 
 
-PHANTOM_CATEGORIES = (*CATEGORIES, HEALTHY)
+PHANTOM_CATEGORIES = (*(name for name, category in CATEGORIES.items() if category.phantom), HEALTHY)
 
 
 def find_category(text: str) -> TumorCategory | None:

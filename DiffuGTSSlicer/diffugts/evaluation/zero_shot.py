@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.categories import CATEGORIES, HEALTHY
+from ..data.categories import CATEGORIES, HEALTHY, PHANTOM_CATEGORIES
 from ..data.phantom.writer import write_phantom_set
 from ..data.splits import ZeroShotSplit
 from ..errors import DiffuGTSError
@@ -16,8 +16,9 @@ PHANTOM_MODALITY = "CT"  # the demo backbone models CT only
 
 
 def split_categories(split: ZeroShotSplit, modality: str = PHANTOM_MODALITY) -> list[str]:
-    """The split's seen then unseen categories that can be imaged as ``modality``."""
-    return [name for name in (*split.seen, *split.unseen) if modality in CATEGORIES[name].modalities]
+    """The split's seen then unseen categories that phantoms can show as ``modality``."""
+    return [name for name in (*split.seen, *split.unseen)
+            if modality in CATEGORIES[name].modalities and name in PHANTOM_CATEGORIES]
 
 
 def phantom_set(split: ZeroShotSplit, out: str | Path, n: int, size: int, seed: int = 0,

@@ -112,5 +112,6 @@ def _attempt(rng: np.random.Generator, category: str, modality: str, size: tuple
 
 def _negative_prompt(rng: np.random.Generator, head: bool, modality: str) -> str:
     """A tumor category that fits a healthy scan's region and modality: the prompt it must answer "none" to."""
-    fitting = [c.name for c in CATEGORIES.values() if (c.body_region == "brain") == head and modality in c.modalities]
+    fitting = [c.name for c in CATEGORIES.values()
+               if c.phantom and (c.body_region == "brain") == head and modality in c.modalities]
     return str(rng.choice(fitting))
