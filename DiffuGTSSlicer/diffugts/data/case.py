@@ -37,13 +37,14 @@ class Case:
     category: str | None  # a key of diffugts.data.CATEGORIES, or None for free text
     licence: str = ""
     notes: dict[str, str] = field(default_factory=dict)
+    organ_mask: Path | None = None  # the organ to search in (uint8 0/1 on the image's grid), when the dataset has it
 
     @property
     def image(self) -> ImageRef:
         return next(iter(self.images.values()))
 
     def files(self) -> list[Path]:
-        return [ref.path for ref in self.images.values()] + ([self.mask] if self.mask else [])
+        return [ref.path for ref in self.images.values()] + [p for p in (self.mask, self.organ_mask) if p]
 
     def check_files(self) -> None:
         """Raise an InputError naming the case and the first missing file."""

@@ -12,6 +12,7 @@ from ..io import write_csv
 
 MANIFEST_COLUMNS = ("case_id", "image", "mask", "modality", "body_region", "tumor_prompt", "mask_labels",
                     "size_xyz", "spacing_xyz", "source", "licence", "notes")
+ORGAN_MASK_COLUMN = "organ_mask"  # optional: the organ (uint8 0/1 on the image's grid) that evaluation searches in
 _LABEL_VALUE = re.compile(r"(?:^|[,;]\s*)(\d+)\s*=")
 
 
@@ -37,6 +38,6 @@ def tumor_label_values(mask_labels: str) -> tuple[int, ...]:
     return tuple(int(value) for value in _LABEL_VALUE.findall(mask_labels.strip()))
 
 
-def write_manifest(rows: Sequence[dict[str, str]], path: str | Path) -> Path:
-    """Write rows with exactly the manifest columns, atomically."""
-    return write_csv(path, MANIFEST_COLUMNS, rows)
+def write_manifest(rows: Sequence[dict[str, str]], path: str | Path, organ_masks: bool = False) -> Path:
+    """Write rows with exactly the manifest columns (plus ``organ_mask`` when asked), atomically."""
+    return write_csv(path, (*MANIFEST_COLUMNS, ORGAN_MASK_COLUMN) if organ_masks else MANIFEST_COLUMNS, rows)

@@ -1,9 +1,11 @@
-"""Organ masks for evaluation, from the tissue label maps that phantom sets carry beside each image.
+"""Organ masks for evaluation: the case's own organ mask when its manifest names one, else the tissue label maps
+that phantom sets carry beside each image.
 
-A phantom set stores ``<image>_labels.nii.gz`` and ``tissue_labels.json`` (value -> tissue name). The
-organ mask is the organ's parenchyma plus every lesion compartment (values >= 100), the way an organ
+A manifest's ``organ_mask`` column (synthesized-in-real sets write it: the host organ the tumor was placed in)
+wins; it is used as given, nonzero = organ. A phantom set stores ``<image>_labels.nii.gz`` and
+``tissue_labels.json`` (value -> tissue name); its organ mask is the organ's parenchyma plus every lesion compartment (values >= 100), the way an organ
 segmentation that includes its tumor would be (KiTS-style kidney labels). Vessels, lumen and cortex are
-left out. Real cases carry no such map, so they get None and the methods fall back to the body.
+left out. Real cases without either get None, and the methods fall back to the body.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def labels_path(case: Case) -> Path | None:
 
 
 def organ_mask(case: Case, image: Volume) -> Volume | None:
-    """The case's organ (uint8 0/1 on the image's grid), or None when the case has no tissue labels."""
+    """The case's organ (uint8 0/1 on the image's grid), or None when the case has no organ mask or tissue labels."""
+    if case.organ_mask is not None:
+        return given_organ_mask(case, image)
     path = labels_path(case)
     if path is None or case.organ not in ORGAN_TISSUES:
         return None
@@ -48,6 +52,15 @@ def organ_mask(case: Case, image: Volume) -> Volume | None:
         raise InputError(f"case {case.case_id}: the tissue label map is not on the image's grid", path=path,
                          hint="Regenerate the phantom set; its label maps are written on each image's grid.")
     return organ_from_labels(labels, case.organ, {int(value): name for value, name in legend.items()})
+
+
+def given_organ_mask(case: Case, image: Volume) -> Volume:
+    """The organ mask the case's manifest names, as uint8 0/1, checked to lie on the image's grid."""
+    organ = read_volume(case.organ_mask)
+    if not organ.grid.matches(image.grid, tolerance=1e-3):
+        raise InputError(f"case {case.case_id}: the organ mask is not on the image's grid", path=case.organ_mask,
+                         hint="Resample the organ mask onto the image (nearest neighbour) or fix its header.")
+    return organ.like((organ.array > 0).astype(np.uint8), modality="mask")
 
 
 def organ_from_labels(labels: Volume, organ: str, legend: dict[int, str]) -> Volume:

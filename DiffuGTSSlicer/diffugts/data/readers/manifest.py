@@ -7,11 +7,11 @@ from pathlib import Path
 from ...errors import InputError
 from ..case import Case, ImageRef
 from ..categories import find_category
-from ..manifest import read_manifest_rows, tumor_label_values
+from ..manifest import ORGAN_MASK_COLUMN, read_manifest_rows, tumor_label_values
 
 
 def read_manifest(path: str | Path) -> list[Case]:
-    """One Case per row; image and mask paths are relative to the manifest's folder."""
+    """One Case per row; image, mask and the optional organ_mask paths are relative to the manifest's folder."""
     path = Path(path)
     folder = path.parent
     cases = []
@@ -27,6 +27,7 @@ def read_manifest(path: str | Path) -> list[Case]:
                              f"{row['mask_labels']!r} name no tumor value", path=path,
                              hint="Write the tumor value as 'VALUE=meaning', for example '1=tumor'.")
         category = find_category(row["tumor_prompt"])
+        organ_mask = (row.get(ORGAN_MASK_COLUMN) or "").strip()
         case = Case(
             case_id=case_id,
             dataset="manifest",
@@ -40,6 +41,7 @@ def read_manifest(path: str | Path) -> list[Case]:
             category=category.name if category else None,
             licence=row["licence"].strip(),
             notes={"source": row["source"], "notes": row["notes"], "body_region": row["body_region"]},
+            organ_mask=folder / organ_mask if organ_mask else None,
         )
         case.check_files()
         cases.append(case)
