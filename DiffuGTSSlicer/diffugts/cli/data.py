@@ -1,4 +1,5 @@
-"""``diffugts data ...``: write phantom sets, list and check datasets, show the zero-shot splits."""
+"""``diffugts data ...``: write phantom sets, list and check datasets, build the training corpus, show the
+zero-shot splits."""
 
 from __future__ import annotations
 
@@ -45,6 +46,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also read every volume: label values and intensities (slow for big datasets)")
     cases.add_argument("--json", action="store_true", help="print one JSON object per case")
     cases.set_defaults(func=run_cases)
+
+    corpus = commands.add_parser(
+        "corpus", help="gather real scans into a RAS training corpus split by patient",
+        description="Gather real scans from manifests (.csv), MSD task, KiTS23 or BraTS folders and plain image "
+                    "folders: reorient to RAS, record source, licence, modality and tumor status, drop exact "
+                    "duplicates, leave out the bundled demo case, split patients into train and validation. "
+                    "Writes DIR/corpus.csv, DIR/excluded.csv, DIR/corpus.json and DIR/images, masks, organs.")
+    corpus.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="manifest .csv, MSD task, KiTS23 or BraTS folder, or a folder of images")
+    corpus.add_argument("--out", required=True, metavar="DIR",
+                        help="corpus folder: new, empty, or an earlier corpus (unchanged files are reused)")
+    corpus.add_argument("--licence", choices=("permissive", "any"), default="permissive",
+                        help="permissive (default): only cases whose licence allows shipping weights under "
+                             "Apache-2.0 (CC0, CC BY, public domain, BSD, MIT, Apache); any: keep every case "
+                             "(evaluation corpora), its class still recorded")
+    corpus.add_argument("--licence-of", action="append", default=[], metavar="FOLDER=TEXT",
+                        help="licence of every image in a plain image folder given as SOURCE (repeatable); "
+                             "without it such images count as licence unknown")
+    corpus.add_argument("--validation-fraction", type=float, default=0.25, metavar="F",
+                        help="share of patients per modality family (CT, MR) in validation (default 0.25; at "
+                             "least one patient once a family has two)")
+    corpus.add_argument("--seed", type=int, default=0, help="salt of the patient ranking: another seed, another split")
+    corpus.set_defaults(func=run_corpus)
 
     splits = commands.add_parser("splits", help="show the zero-shot splits (seen and unseen categories)")
     splits.add_argument("--json", action="store_true", help="print the splits as JSON")
@@ -107,6 +131,31 @@ def run_cases(args: argparse.Namespace) -> int:
     progress("checking cases", 1.0)
     if failures:
         raise DiffuGTSError(f"{failures} of {len(cases)} cases have problems (see above)", path=args.path)
+    return 0
+
+
+def run_corpus(args: argparse.Namespace) -> int:
+    from ..data.corpus import build_corpus
+
+    licence_of = {}
+    for item in args.licence_of:
+        folder, separator, text = item.partition("=")
+        if not separator or not folder.strip() or not text.strip():
+            raise DiffuGTSError(f"--licence-of {item!r} is not FOLDER=TEXT",
+                                hint="For example --licence-of scans/=\"CC BY 4.0\".")
+        licence_of[folder.strip()] = text.strip()
+    result = build_corpus(args.out, args.sources, licence=args.licence, validation_fraction=args.validation_fraction,
+                          seed=args.seed, licence_of=licence_of, progress=for_mode(args.progress))
+    if result.excluded:
+        print(f"left out {len(result.excluded)} image(s) (also in {args.out}/excluded.csv):")
+        for exclusion in result.excluded:
+            print(f"  {exclusion.case_id}: {exclusion.reason}")
+    counts = result.summary["counts"]
+    for split in ("train", "validation"):
+        by_modality = counts["images_by_split_and_modality"][split]
+        listed = ", ".join(f"{modality} {n}" for modality, n in by_modality.items()) or "none"
+        print(f"{split}: {counts['patients_by_split'][split]} patient(s), images: {listed}")
+    print(f"wrote {counts['images']} image(s) of {counts['patients']} patient(s) to {args.out}/corpus.csv")
     return 0
 
 

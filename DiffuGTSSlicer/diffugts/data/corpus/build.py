@@ -1,0 +1,302 @@
+"""``diffugts data corpus``: real scans from manifests and dataset folders into one RAS training corpus.
+
+Steps: read every SOURCE's rows; read each image once to fingerprint it (RAS voxels + grid) and to find
+the bundled demo case inside it; drop exact duplicates (the most restrictive licence of a duplicate group
+wins); leave out the demo case and its source, and (``licence="permissive"``) every case whose licence
+does not allow shipping weights under Apache-2.0; write the kept volumes; join near-duplicates into one
+patient; split patients into train and validation; write corpus.csv, excluded.csv and corpus.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+from ...demo import DEMO_IMAGE
+from ...errors import DiffuGTSError
+from ...io import Grid, atomic_output, read_volume, to_ras, write_csv
+from ...progress import ProgressCallback, silent
+from .content import NEAR_DUPLICATE_CORRELATION, correlation, find_block, fingerprint, fits_inside
+from .describe import family
+from .folder import CorpusFolder
+from .licence import PERMISSIVE, licence_class, most_restrictive
+from .load import load_row
+from .patients import PatientGroups
+from .record import CORPUS_COLUMNS, CORPUS_CSV, CORPUS_JSON, EXCLUDED_COLUMNS, EXCLUDED_CSV, Exclusion
+from .sources import SourceRow, read_source
+from .split import split_patients
+
+LICENCE_CHOICES = ("permissive", "any")
+DEMO_REASON = "bundled demo case (or its source volume): never trained on"
+
+
+@dataclass
+class Scan:
+    """One readable image after the first pass: what it is, without its voxels."""
+
+    row: SourceRow
+    sha256: str
+    grid: Grid  # of the RAS volume
+    modality: str
+    has_mask: bool
+    has_organs: bool
+    demo: bool
+    licence: str
+    licence_class: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def case_id(self) -> str:
+        return self.row.case.case_id
+
+    def excluded(self, reason: str) -> Exclusion:
+        return Exclusion(self.case_id, self.row.source_dataset, str(self.row.image), self.licence, reason)
+
+
+@dataclass
+class CorpusResult:
+    rows: list[dict[str, str]]
+    excluded: list[Exclusion]
+    summary: dict
+
+
+def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str = "permissive",
+                 validation_fraction: float = 0.25, seed: int = 0, licence_of: dict[str, str] | None = None,
+                 progress: ProgressCallback = silent) -> CorpusResult:
+    """Build (or bring up to date) the corpus in ``out``; see the module docstring."""
+    if not sources:
+        raise DiffuGTSError("no SOURCE given", hint="Name at least one manifest .csv or dataset folder.")
+    if licence not in LICENCE_CHOICES:
+        raise DiffuGTSError(f"unknown licence rule {licence!r}", hint="Use 'permissive' or 'any'.")
+    if not 0 <= validation_fraction < 1:
+        raise DiffuGTSError(f"validation fraction {validation_fraction} is not in [0, 1)")
+    paths = sorted({Path(s).resolve() for s in sources}, key=str)
+    licences = {Path(k).resolve(): v for k, v in (licence_of or {}).items()}
+    stray = sorted(str(p) for p in licences if p not in paths)
+    if stray:
+        raise DiffuGTSError(f"--licence-of names {', '.join(stray)}, which is not a SOURCE",
+                            hint="Give FOLDER=TEXT for a plain image folder that is also passed as a SOURCE.")
+    folder = CorpusFolder(Path(out))
+    rows, excluded, notes = [], [], []
+    for path in paths:
+        contents = read_source(path, licences)
+        rows += contents.rows
+        excluded += contents.excluded
+        notes += contents.notes
+    rows = _unique_ids(rows)
+
+    scans = _scan(rows, excluded, progress)
+    patients = PatientGroups({s.row.patient for s in scans if s.row.patient_declared})
+    for scan in scans:
+        patients.find(scan.row.patient)
+    kept, duplicates = _drop_duplicates(scans, excluded, patients)
+    kept = _leave_out_demo(kept, excluded, patients)
+    if licence == "permissive":
+        kept = _permissive_only(kept, excluded)
+    written, file_counts = _write(kept, folder, progress)
+    links = _link_near_duplicates(kept, patients, progress)
+    splits = split_patients(((patients.find(s.row.patient), family(s.modality)) for s in kept),
+                            validation_fraction, seed)
+    table = sorted((_corpus_row(s, patients.find(s.row.patient), splits, written) for s in kept),
+                   key=lambda r: r["case_id"])
+    excluded.sort(key=lambda e: (e.case_id, e.source_file))
+    write_csv(folder.root / CORPUS_CSV, CORPUS_COLUMNS, table)
+    write_csv(folder.root / EXCLUDED_CSV, EXCLUDED_COLUMNS, [e.row() for e in excluded])
+    removed = folder.remove_unlisted({r[key] for r in table for key in ("image", "tumor_mask", "organs") if r[key]})
+    summary = _summary(paths, licence, validation_fraction, seed, licences, table, excluded, duplicates, links,
+                       notes, file_counts, removed)
+    with atomic_output(folder.root / CORPUS_JSON) as temp:
+        temp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return CorpusResult(table, excluded, summary)
+
+
+def _unique_ids(rows: list[SourceRow]) -> list[SourceRow]:
+    """Rows in a fixed order (by case id, then file), each with a case id no other row has."""
+    rows = sorted(rows, key=lambda r: (r.case.case_id, str(r.image), r.case.image.channel or 0))
+    seen: set[str] = set()
+    unique = []
+    for row in rows:
+        case_id = row.case.case_id
+        if case_id in seen and row.modality:
+            case_id = f"{case_id}_{row.modality.removeprefix('MR-').lower()}"
+        base, number = case_id, 2
+        while case_id in seen:
+            case_id, number = f"{base}_{number}", number + 1
+        seen.add(case_id)
+        unique.append(row if case_id == row.case.case_id else replace(row, case=replace(row.case, case_id=case_id)))
+    return unique
+
+
+def _scan(rows: list[SourceRow], excluded: list[Exclusion], progress: ProgressCallback) -> list[Scan]:
+    """First pass: fingerprint every image and look for the demo case in it; unreadable cases are left out."""
+    demo = to_ras(read_volume(DEMO_IMAGE))[0].array
+    scans = []
+    for number, row in enumerate(rows):
+        progress("reading sources", number / len(rows))
+        try:
+            loaded = load_row(row)
+        except DiffuGTSError as error:
+            excluded.append(row.excluded(f"cannot be used: {error}"))
+            continue
+        image = loaded.image
+        contains_demo = find_block(demo, image.array) is not None
+        scans.append(Scan(row, fingerprint(image), image.grid, loaded.modality, loaded.mask is not None,
+                          loaded.organs is not None, contains_demo, row.case.licence,
+                          licence_class(row.case.licence), list(row.notes) + loaded.notes))
+    progress("reading sources", 1.0)
+    return scans
+
+
+def _drop_duplicates(scans: list[Scan], excluded: list[Exclusion],
+                     patients: PatientGroups) -> tuple[list[Scan], list[dict]]:
+    """One scan per fingerprint: the one with a tumor mask or organ map, else the first case id. The group's
+    most restrictive licence class stays with it, and all its patients become one."""
+    groups: dict[str, list[Scan]] = defaultdict(list)
+    for scan in scans:
+        groups[scan.sha256].append(scan)
+    kept, report = [], []
+    for group in groups.values():
+        keep = min(group, key=lambda s: (not s.has_mask, not s.has_organs, s.case_id))
+        strictest = most_restrictive([s.licence_class for s in group])
+        for other in sorted(group, key=lambda s: s.case_id):
+            if other is keep:
+                continue
+            patients.join(keep.row.patient, other.row.patient)
+            differs = (f" (its licence here, {other.licence_class}, gives way to the group's most restrictive, "
+                       f"{strictest})" if other.licence_class != strictest else "")
+            excluded.append(other.excluded(f"exact duplicate: same voxels and grid as {keep.case_id}{differs}"))
+            report.append({"kept": keep.case_id, "dropped": other.case_id, "licence_class": other.licence_class,
+                           "source_file": str(other.row.image)})
+            keep.notes.append(f"exact duplicate {other.case_id} ({other.row.source_dataset}) dropped")
+        if strictest != keep.licence_class:
+            source = min((s for s in group if s.licence_class == strictest), key=lambda s: s.case_id)
+            keep.notes.append(f"licence class {strictest} (not {keep.licence_class}) from its exact duplicate "
+                              f"{source.case_id}: the most restrictive licence wins")
+            keep.licence, keep.licence_class = source.licence, strictest
+        keep.demo = any(s.demo for s in group)
+        kept.append(keep)
+    return kept, report
+
+
+def _leave_out_demo(scans: list[Scan], excluded: list[Exclusion], patients: PatientGroups) -> list[Scan]:
+    """Leave out every image holding the demo case, and every other image of the same patient."""
+    demo_patients = {patients.find(s.row.patient): s.case_id for s in scans if s.demo}
+    kept = []
+    for scan in scans:
+        source = demo_patients.get(patients.find(scan.row.patient))
+        if scan.demo:
+            excluded.append(scan.excluded(DEMO_REASON))
+        elif source is not None:
+            excluded.append(scan.excluded(f"same patient as the demo case's source {source}: never trained on"))
+        else:
+            kept.append(scan)
+    return kept
+
+
+def _permissive_only(scans: list[Scan], excluded: list[Exclusion]) -> list[Scan]:
+    kept = []
+    for scan in scans:
+        if scan.licence_class == PERMISSIVE:
+            kept.append(scan)
+        else:
+            excluded.append(scan.excluded(f"{scan.licence_class} licence: {scan.licence or '(none given)'}"))
+    return kept
+
+
+def _write(scans: list[Scan], folder: CorpusFolder,
+           progress: ProgressCallback) -> tuple[dict[str, dict[str, str]], Counter]:
+    """Second pass: write each kept image (and its mask and organ map) in RAS, reusing unchanged files.
+    Returns the relative paths per case id, and how many files were written and reused."""
+    written: dict[str, dict[str, str]] = {}
+    counts = Counter()
+    for number, scan in enumerate(scans):
+        progress("writing corpus", number / max(len(scans), 1))
+        loaded = load_row(scan.row)
+        name = f"{_file_name(scan.case_id)}.nii.gz"
+        paths = {}
+        for key, volume, sub in (("image", loaded.image, "images"), ("tumor_mask", loaded.mask, "masks"),
+                                 ("organs", loaded.organs, "organs")):
+            if volume is None:
+                paths[key] = ""
+                continue
+            relative = f"{sub}/{name}"
+            counts["written" if folder.write(volume, relative, fingerprint(volume)) else "reused"] += 1
+            paths[key] = relative
+        folder.save()
+        written[scan.case_id] = paths
+    progress("writing corpus", 1.0)
+    return written, counts
+
+
+def _file_name(case_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in case_id)
+
+
+def _link_near_duplicates(scans: list[Scan], patients: PatientGroups, progress: ProgressCallback) -> list[dict]:
+    """Join the patients of two images when one is a voxel-exact block of the other on the same lattice, or
+    both lie on the same grid and their voxels correlate above NEAR_DUPLICATE_CORRELATION."""
+
+    @lru_cache(maxsize=4)
+    def voxels(index: int):
+        return to_ras(read_volume(scans[index].row.image, channel=scans[index].row.case.image.channel))[0].array
+
+    pairs = [(a, b) for a in range(len(scans)) for b in range(len(scans)) if a != b
+             and (fits_inside(scans[a].grid, scans[b].grid) and (a < b or scans[a].grid.size != scans[b].grid.size))]
+    links = []
+    for number, (a, b) in enumerate(pairs):
+        progress("linking patients", number / max(len(pairs), 1))
+        small, big = scans[a], scans[b]
+        if patients.find(small.row.patient) == patients.find(big.row.patient):
+            continue
+        if small.grid.matches(big.grid, 1e-3):
+            value = correlation(voxels(a), voxels(b))
+            why = f"same grid, voxel correlation {value:.4f}" if value > NEAR_DUPLICATE_CORRELATION else None
+        else:
+            offset = find_block(voxels(a), voxels(b))
+            why = f"a block of {big.case_id} at voxel (i, j, k) {offset[::-1]}" if offset else None
+        if why and patients.join(small.row.patient, big.row.patient):
+            links.append({"cases": [small.case_id, big.case_id],
+                          "patients": [small.row.patient, big.row.patient], "why": why})
+            small.notes.append(f"same patient as {big.case_id} ({why})")
+    progress("linking patients", 1.0)
+    return links
+
+
+def _corpus_row(scan: Scan, patient: str, splits: dict[str, str], written: dict) -> dict[str, str]:
+    row = scan.row
+    paths = written[scan.case_id]
+    return {"case_id": scan.case_id, "patient": patient, "split": splits[patient], "image": paths["image"],
+            "modality": scan.modality, "body_region": row.body_region, "tumor": row.tumor,
+            "tumor_mask": paths["tumor_mask"], "tumor_prompt": row.case.prompt, "organs": paths["organs"],
+            "source_dataset": row.source_dataset, "source_file": str(row.image), "licence": scan.licence,
+            "licence_class": scan.licence_class, "sha256": scan.sha256,
+            "size_xyz": "x".join(str(n) for n in scan.grid.size),
+            "spacing_xyz": "x".join(f"{s:g}" for s in scan.grid.spacing), "notes": "; ".join(scan.notes)}
+
+
+def _summary(paths, licence, fraction, seed, licences, table, excluded, duplicates, links, notes, file_counts,
+             removed) -> dict:
+    """corpus.json: the settings, the counts, and what was dropped, linked and skipped."""
+    counts: dict[str, dict[str, int]] = {"train": Counter(), "validation": Counter()}
+    for row in table:
+        counts[row["split"]][row["modality"]] += 1
+    split_patients_count = {split: len({r["patient"] for r in table if r["split"] == split})
+                            for split in ("train", "validation")}
+    return {
+        "kind": "diffugts corpus",
+        "settings": {"sources": [str(p) for p in paths], "licence": licence, "validation_fraction": fraction,
+                     "seed": seed, "licence_of": {str(k): v for k, v in sorted(licences.items(), key=str)}},
+        "counts": {"images": len(table), "patients": len({r["patient"] for r in table}),
+                   "patients_by_split": split_patients_count,
+                   "images_by_split_and_modality": {k: dict(sorted(v.items())) for k, v in counts.items()},
+                   "excluded": len(excluded),
+                   "excluded_by_reason": dict(sorted(Counter(e.reason.split(":")[0] for e in excluded).items()))},
+        "exact_duplicates": duplicates,
+        "linked_patients": links,
+        "notes": notes,
+        "files": {"written": file_counts["written"], "reused": file_counts["reused"], "removed": len(removed)},
+    }
