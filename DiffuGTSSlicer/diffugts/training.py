@@ -1,14 +1,16 @@
 """What every head trainer shares: resumable checkpoints in an output folder, and the Dice-best threshold.
 
-A run writes ``checkpoint.safetensors`` (the module) and ``training_state.pt`` (step, optimizer, losses
-and the run's configuration, tensors and plain data only: loaded with ``weights_only=True``). A run
-started again with the same folder and configuration continues from the last checkpoint; another
-configuration is refused before any work.
+A run writes ``checkpoint.safetensors`` (the module) and ``training_state.pt`` (step, optimizer, losses,
+torch's random state, the trainer's own extra data and the run's configuration, tensors and plain data
+only: loaded with ``weights_only=True``). A run started again with the same folder and configuration
+continues from the last checkpoint; another configuration is refused before any work. A run of several
+stages (the backbone: VAE, then UNet) names each stage, whose files get the name as a prefix.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,51 +26,88 @@ THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
 
 
 class ResumableRun:
-    """Checkpoints of one training run in ``out_dir``, tied to its configuration (a JSON-able dict)."""
+    """Checkpoints of one training run (or one ``name``d stage of it) in ``out_dir``, tied to its configuration
+    (a JSON-able dict). ``save``/``load`` write and read the module's file (default: its safetensors state
+    dict); checkpoints come every ``every`` steps (see ``learn``) and, with ``every_s``, every that many seconds."""
 
-    def __init__(self, out_dir: str | Path, config: dict, save: Callable[[nn.Module, Path, dict], object],
-                 load: Callable[[Path], tuple[nn.Module, dict]]) -> None:
+    def __init__(self, out_dir: str | Path, config: dict,
+                 save: Callable[[nn.Module, Path, dict], object] | None = None,
+                 load: Callable[[Path], tuple[nn.Module, dict]] | None = None, *, name: str = "",
+                 every_s: float | None = None) -> None:
+        from .backbone.checkpoint import save_safetensors
+
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        prefix = f"{name}_" if name else ""
+        self.checkpoint_path = self.out_dir / f"{prefix}{CHECKPOINT_NAME}"
+        self.state_path = self.out_dir / f"{prefix}{STATE_NAME}"
         self.config = json.dumps(config, sort_keys=True)
-        self._save, self._load = save, load
+        self._save, self._load = save or save_safetensors, load
+        self.every_s = every_s
+        self._last_checkpoint = time.monotonic()
         self.state = self._saved_state()  # refuses a folder of another run before any work is done
 
     def _saved_state(self) -> dict | None:
-        state_path, checkpoint = self.out_dir / STATE_NAME, self.out_dir / CHECKPOINT_NAME
-        if not (state_path.is_file() and checkpoint.is_file()):
+        if not (self.state_path.is_file() and self.checkpoint_path.is_file()):
             return None
-        state = torch.load(state_path, weights_only=True)
+        try:
+            state = torch.load(self.state_path, weights_only=True)
+        except Exception as error:  # noqa: BLE001 - UnpicklingError and friends: anything but tensors and plain data
+            raise DiffuGTSError(f"refused to load the training state: not plain tensors and data "
+                                f"({type(error).__name__})", path=self.state_path,
+                                hint="Delete the file (and its checkpoint) to start that stage over.") from None
         if json.loads(state["config"]) != json.loads(self.config):
             raise DiffuGTSError("the output folder holds a training run with another configuration", path=self.out_dir,
                                 hint="Use a new --out folder, or the same options as the interrupted run.")
         return state
 
+    @property
+    def extra(self) -> dict:
+        """What the trainer saved with the last checkpoint besides the step and losses ({} when new)."""
+        return dict(self.state.get("extra", {})) if self.state else {}
+
     def restore(self, module: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
-        """Continue from the checkpoint: weights, optimizer, step and loss history ((0, []) when new)."""
+        """Continue from the checkpoint: weights, optimizer, torch's random state, step and loss history
+        ((0, []) when new)."""
         if self.state is None:
             return 0, []
-        saved, _ = self._load(self.out_dir / CHECKPOINT_NAME)
-        module.load_state_dict(saved.state_dict())
+        self.load_weights(module)
         optimizer.load_state_dict(self.state["optimizer"])
+        if "torch_rng" in self.state:
+            torch.set_rng_state(self.state["torch_rng"])
         return int(self.state["step"]), list(self.state["losses"])
 
+    def load_weights(self, module: nn.Module) -> None:
+        """The checkpoint's weights into ``module`` (a finished stage's network for the next stage)."""
+        if self._load is None:
+            from .backbone.checkpoint import load_into
+
+            load_into(module, self.checkpoint_path, "checkpoint")
+        else:
+            module.load_state_dict(self._load(self.checkpoint_path)[0].state_dict())
+
     def learn(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, step: int,
-              losses: list[float], *, steps: int, every: int) -> None:
-        """One optimizer step on ``loss`` (step ``step`` of ``steps``, from 0), its loss kept in ``losses``; a
-        checkpoint every ``every`` steps and after the last, so a resumed run continues exactly."""
+              losses: list[float], *, steps: int, every: int, recorded: float | None = None,
+              extra: dict | None = None) -> None:
+        """One optimizer step on ``loss`` (step ``step`` of ``steps``, from 0), its loss (or ``recorded``) kept in
+        ``losses``; a checkpoint (with ``extra``) every ``every`` steps, every ``every_s`` seconds and after the
+        last, so a resumed run continues exactly."""
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
-        if (step + 1) % every == 0 or step + 1 == steps:
-            self.checkpoint(module, optimizer, step + 1, losses)
+        losses.append(loss.item() if recorded is None else recorded)
+        due = self.every_s is not None and time.monotonic() - self._last_checkpoint >= self.every_s
+        if due or (step + 1) % every == 0 or step + 1 == steps:
+            self.checkpoint(module, optimizer, step + 1, losses, extra)
 
-    def checkpoint(self, module: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float]) -> None:
-        self._save(module, self.out_dir / CHECKPOINT_NAME, {"step": step})
-        state = {"step": step, "optimizer": optimizer.state_dict(), "losses": losses, "config": self.config}
-        with atomic_output(self.out_dir / STATE_NAME) as temp:
+    def checkpoint(self, module: nn.Module, optimizer: torch.optim.Optimizer, step: int, losses: list[float],
+                   extra: dict | None = None) -> None:
+        self._save(module, self.checkpoint_path, {"step": step})
+        state = {"step": step, "optimizer": optimizer.state_dict(), "losses": losses, "config": self.config,
+                 "torch_rng": torch.get_rng_state(), "extra": extra or {}}
+        with atomic_output(self.state_path) as temp:
             torch.save(state, temp)
+        self._last_checkpoint = time.monotonic()
 
 
 def best_dice_threshold(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:

@@ -1,133 +1,55 @@
-"""``diffugts train backbone``: train the demo backbone (VAE, then latent diffusion UNet) reproducibly.
+"""``diffugts train backbone``: train the demo backbone (VAE, then latent diffusion UNet) reproducibly, resumably.
 
 Everything is in a training config (JSON): the backbone config, the data sources (healthy regions only:
-tumor masks are dilated and excluded from every patch; optional held-out slabs), steps, time limits,
-learning rates and seed. The result is two safetensors files plus ``training.json`` (what was done,
-how long it took, the final losses), which the model card quotes.
+tumor masks are dilated and excluded from every patch; optional held-out slabs; or the train split of a
+corpus), steps, time limits, learning rates and seed. Each stage checkpoints into the output folder every few
+minutes (``vae_``/``unet_`` checkpoint files: weights, optimizer, step, losses, torch's random state; the
+patches of a step come from a generator seeded by (seed, stage, step)), so the same command started again
+continues exactly where it stopped, and refuses a folder of another configuration. ``time_limit_s`` sizes one
+invocation to a session. Each invocation ends with the validation figure (VAE reconstruction error in the body
+on the corpus's validation split, when the config names one) and ``training.json``; a finished run also
+writes the two safetensors files, which the model card quotes. ``losses.jsonl`` logs losses and validations.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import DiffuGTSError
+from ..io import atomic_output
 from ..progress import ProgressCallback, silent
+from ..training import ResumableRun
 from .config import CONFIG_DIR
+from .train_data import TrainingVolume, corpus_rows, image_batch, load_sources, sample_corner
 
 DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "train_demo_ct.json"
+LOG_NAME = "losses.jsonl"
+STAGES = ("vae", "unet")
+LOG_EVERY = {"vae": 25, "unet": 50}
 
 
-@dataclass
-class TrainingVolume:
-    name: str
-    image: np.ndarray  # [X, Y, Z] in [0, 1] on the model grid
-    allowed: np.ndarray  # bool [X, Y, Z]: healthy, not held out
-    spacing: tuple[float, float, float]
+class Budget:
+    """One invocation's time limit: training stops once it has passed, but only after a step, so that
+    every invocation makes progress."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.end = math.inf if seconds is None else time.monotonic() + float(seconds)
+        self.steps = 0
+
+    def spent(self) -> bool:
+        return self.steps > 0 and time.monotonic() >= self.end
 
 
-def _load_sources(train: dict[str, Any], data_dir: Path | None, config) -> list[TrainingVolume]:
-    from ..io import read_volume
-    from .grid import to_model_grid
-
-    volumes = []
-    for source in train["sources"]:
-        kind = source.get("kind", "volume")
-        if kind == "phantom":
-            volumes.extend(_phantoms(source, config))
-            continue
-        if data_dir is None:
-            raise DiffuGTSError("this training config reads real volumes", hint="Pass --data DIR (../shared/data/real).")
-        image = read_volume(data_dir / source["path"])
-        mask = read_volume(data_dir / source["mask"]) if source.get("mask") else None
-        tensor, mask_tensor, grid = to_model_grid(image, config, modality="ct", mask=mask)
-        x, y, z = grid.resized
-        array = tensor[0, 0, :x, :y, :z].numpy()
-        allowed = np.ones(array.shape, dtype=bool)
-        if mask_tensor is not None:
-            margin = int(source.get("mask_margin_vox", 4))
-            tumor = F.max_pool3d(mask_tensor, 2 * margin + 1, 1, margin)[0, 0, :x, :y, :z].numpy() > 0
-            allowed &= ~tumor
-        for axis, start, stop in source.get("hold_out", []):  # fractions along RAS axes 0..2
-            index = [slice(None)] * 3
-            n = array.shape[axis]
-            index[axis] = slice(int(start * n), int(stop * n))
-            allowed[tuple(index)] = False
-        volumes.append(TrainingVolume(source["path"], array, allowed, grid.spacing_mm))
-    if not volumes:
-        raise DiffuGTSError("the training config lists no data sources")
-    return volumes
-
-
-def _phantoms(source: dict[str, Any], config) -> list[TrainingVolume]:
-    try:
-        from ..data.phantom import make_phantom
-    except ImportError as error:
-        raise DiffuGTSError(f"phantom generator unavailable ({error})") from None
-    from .grid import to_model_grid
-
-    out = []
-    for n in range(int(source.get("count", 8))):
-        phantom = make_phantom("healthy", "CT", size=int(source.get("size", 96)), seed=int(source.get("seed", 0)) + n)
-        tensor, _, grid = to_model_grid(phantom.image, config, modality="ct")
-        x, y, z = grid.resized
-        array = tensor[0, 0, :x, :y, :z].numpy()
-        out.append(TrainingVolume(f"phantom-{n}", array, np.ones(array.shape, bool), grid.spacing_mm))
-    return out
-
-
-def _sample_corner(rng: np.random.Generator, allowed: np.ndarray, patch: tuple[int, ...], tries: int = 50,
-                   body: np.ndarray | None = None):
-    """A patch corner whose window is all ``allowed``; with ``body``, also centred on body (not air)."""
-    shape = allowed.shape
-    for _ in range(tries):
-        corner = [int(rng.integers(0, max(1, s - p + 1))) for s, p in zip(shape, patch)]
-        window = allowed[tuple(slice(c, c + p) for c, p in zip(corner, patch))]
-        centre = tuple(min(c + p // 2, s - 1) for c, p, s in zip(corner, patch, shape))
-        if window.all() and (body is None or body[centre]):
-            return corner
-    return None
-
-
-def _patch(array: np.ndarray, corner, patch) -> np.ndarray:
-    window = array[tuple(slice(c, c + p) for c, p in zip(corner, patch))]
-    pads = [(0, p - w) for p, w in zip(patch, window.shape)]
-    return np.pad(window, pads, mode="edge") if any(b for _, b in pads) else window
-
-
-def _batch(rng, volumes: list[TrainingVolume], patch, batch: int, body_fraction: float = 0.0,
-           body_threshold: float = 0.3):
-    """Random patches; a ``body_fraction`` of them centred on tissue (value > ``body_threshold``, i.e.
-    above -400 HU for CT), so that training is not spent on air."""
-    weights = np.array([v.allowed.sum() for v in volumes], dtype=float)
-    weights /= weights.sum()
-    out = []
-    while len(out) < batch:
-        volume = volumes[int(rng.choice(len(volumes), p=weights))]
-        body = volume.image > body_threshold if rng.random() < body_fraction else None
-        corner = _sample_corner(rng, volume.allowed, patch, body=body)
-        if corner is not None:
-            out.append(_patch(volume.image, corner, patch))
-    return torch.from_numpy(np.stack(out)[:, None].astype(np.float32))
-
-
-def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir: str | Path | None = None,
-                   out_dir: str | Path, progress: ProgressCallback = silent, log=print,
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train VAE then UNet as the config says; write safetensors + training.json into ``out_dir``."""
-    from .checkpoint import save_safetensors
-    from .registry import build_backbone, get_config
-    from .sliding import encode_volume
-
-    path = Path(train_config)
+def read_train_config(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         train = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -135,126 +57,218 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     for key, value in (overrides or {}).items():  # "vae.steps": 10
         section, _, name = key.partition(".")
         train[section][name] = value
+    return train
+
+
+def learning_rate(spec: dict[str, Any], step: int) -> float:
+    """``lr``, decayed along a cosine to ``lr_final`` over the stage's steps when the spec gives one (a function
+    of the step alone: nothing to checkpoint)."""
+    lr = float(spec.get("lr", 1e-3))
+    if "lr_final" not in spec:
+        return lr
+    final = float(spec["lr_final"])
+    return final + 0.5 * (lr - final) * (1 + math.cos(math.pi * min(1.0, step / int(spec["steps"]))))
+
+
+class LossLog:
+    """``losses.jsonl`` in the output folder: one JSON object per logged block of steps or validation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def trim(self, stage: str, step: int) -> None:
+        """Drop the stage's lines past ``step``: steps after the last checkpoint are done again."""
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        entries = [json.loads(line) for line in lines]
+        kept = [line for line, e in zip(lines, entries) if not (e.get("stage") == stage and e["step"] > step)]
+        if len(kept) != len(lines):
+            with atomic_output(self.path) as temp:
+                temp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+    def write(self, entry: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def run_stage(stage: str, module: torch.nn.Module, run: ResumableRun, spec: dict[str, Any],
+              loss_of: Callable[[np.random.Generator], tuple[torch.Tensor, float | None]], *, seed: int,
+              budget: Budget, losses_log: LossLog, every: int, log, progress: ProgressCallback,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or continue) one stage until its steps or its own time limit are done, or the invocation's
+    budget is spent; checkpoint (with ``extra``) where it stops."""
+    steps, limit = int(spec["steps"]), float(spec.get("time_limit_s", math.inf))
+    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=learning_rate(spec, 0))
+    step, losses = run.restore(module, optimizer)
+    seconds = float(run.extra.get("seconds", 0.0))
+    losses_log.trim(stage, step)
+    log_every = LOG_EVERY[stage]
+    module.train()
+    started = time.monotonic()
+    while step < steps and seconds + time.monotonic() - started < limit and not budget.spent():
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(spec, step)
+        loss, recorded = loss_of(np.random.default_rng([seed, STAGES.index(stage), step]))
+        run.learn(module, optimizer, loss, step, losses, steps=steps, every=every, recorded=recorded,
+                  extra={**(extra or {}), "seconds": seconds + time.monotonic() - started})
+        step, budget.steps = step + 1, budget.steps + 1
+        if step % log_every == 0:
+            mean = float(np.mean(losses[-log_every:]))
+            elapsed = seconds + time.monotonic() - started
+            log(f"{stage} step {step}/{steps}: loss {mean:.4f} ({elapsed:.0f} s)")
+            losses_log.write({"stage": stage, "step": step, "loss": round(mean, 6), "seconds": round(elapsed, 1)})
+        progress(f"train {stage}", step / steps)
+    seconds += time.monotonic() - started
+    run.checkpoint(module, optimizer, step, losses, {**(extra or {}), "seconds": seconds})
+    return {"steps": step, "seconds": round(seconds, 1), "done": step >= steps or seconds >= limit,
+            "final_loss": round(float(np.mean(losses[-log_every:])), 5) if losses else None}
+
+
+def _latents(backbone, volumes: list[TrainingVolume]) -> tuple[list[TrainingVolume], list[np.ndarray]]:
+    """Every training volume's latent (whole volume, sliding window) with its usable and body latent voxels."""
+    from .sliding import encode_volume
+
+    multiple = backbone.config.latent_downsample
+    latents, bodies = [], []
+    for v in volumes:
+        pads = [(0, (-s) % multiple) for s in v.image.shape]
+        image = np.pad(v.image, pads, mode="edge")
+        z = encode_volume(backbone, torch.from_numpy(image)[None, None])
+        allowed = F.max_pool3d(torch.from_numpy(~np.pad(v.allowed, pads, mode="edge"))[None, None].float(),
+                               multiple, multiple)[0, 0].numpy() == 0
+        bodies.append(F.avg_pool3d(torch.from_numpy(image)[None, None], multiple, multiple)[0, 0].numpy() > 0.3)
+        latents.append(TrainingVolume(v.name, z[0].numpy(), allowed, v.spacing))
+    return latents, bodies
+
+
+def _latent_batch(rng, latents: list[TrainingVolume], bodies: list[np.ndarray], lpatch, batch: int,
+                  body_fraction: float, scale_factor: float) -> torch.Tensor:
+    out = []
+    while len(out) < batch:
+        index = int(rng.integers(len(latents)))
+        lv = latents[index]
+        body = bodies[index] if rng.random() < body_fraction else None
+        corner = sample_corner(rng, lv.allowed, lpatch, body=body)
+        if corner is not None:
+            window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, lpatch)])]
+            pads = [(0, 0)] + [(0, p - w) for p, w in zip(lpatch, window.shape[1:])]
+            out.append(np.pad(window, pads, mode="edge"))
+    return torch.from_numpy(np.stack(out).astype(np.float32)) * scale_factor
+
+
+def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir: str | Path | None = None,
+                   corpus_dir: str | Path | None = None, out_dir: str | Path, time_limit_s: float | None = None,
+                   progress: ProgressCallback = silent, log=print,
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or continue) VAE then UNet as the config says; write training.json (and, once both stages are
+    done, the safetensors files) into ``out_dir``."""
+    from .checkpoint import save_safetensors
+    from .registry import build_backbone, get_config
+
+    budget = Budget(time_limit_s)
+    path = Path(train_config)
+    train = read_train_config(path, overrides)
     threads = int(train.get("threads", 1))
     torch.set_num_threads(threads)
     seed = int(train.get("seed", 0))
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     backbone_ref = train["backbone"]
     config_path = (path.parent / backbone_ref) if (path.parent / backbone_ref).is_file() else backbone_ref
     config = get_config(config_path)
     data_dir = None if data_dir is None else Path(data_dir)
+    corpus_dir = None if corpus_dir is None else Path(corpus_dir)
     started = time.time()
-    volumes = _load_sources(train, data_dir, config)
+    volumes = load_sources(train, config, data_dir=data_dir, corpus_dir=corpus_dir)
     log(f"data: {len(volumes)} volumes on the {config.spacing_mm} mm model grid: "
         + ", ".join(f"{v.name} {v.image.shape} ({v.allowed.mean():.0%} usable)" for v in volumes))
+    data = [{"name": v.name, "shape": list(v.image.shape), "usable_fraction": round(float(v.allowed.mean()), 3),
+             **v.provenance} for v in volumes]
+    out = Path(out_dir)
+    identity = {"train": train, "backbone": config.to_dict(), "data": data}
+    every, every_s = int(train.get("checkpoint_every", 500)), float(train.get("checkpoint_every_s", 300))
+    runs = {stage: ResumableRun(out, identity, name=stage, every_s=every_s) for stage in STAGES}
+    losses_log = LossLog(out / LOG_NAME)
+    torch.manual_seed(seed)
     backbone = build_backbone(config_path, random_init=True, trainable=True)
     ae, unet = backbone.autoencoder, backbone.unet
     report: dict[str, Any] = {"config": config.name, "train_config": train, "seed": seed, "threads": threads,
-                              "torch": torch.__version__, "machine": platform.machine(),
-                              "data": [{"name": v.name, "shape": list(v.image.shape),
-                                        "usable_fraction": round(float(v.allowed.mean()), 3)} for v in volumes]}
+                              "torch": torch.__version__, "machine": platform.machine(), "data": data}
+    common = {"seed": seed, "budget": budget, "losses_log": losses_log, "every": every, "log": log,
+              "progress": progress}
 
     # ---- stage 1: VAE (L1 reconstruction + small KL) ------------------------------------------------
     spec = train["vae"]
     patch = tuple(spec.get("patch", config.patch_size))
-    optimizer = torch.optim.Adam(ae.parameters(), lr=float(spec.get("lr", 1e-3)))
-    ae.train()
-    t0, step, losses = time.time(), 0, []
-    while step < int(spec["steps"]) and time.time() - t0 < float(spec.get("time_limit_s", 1e9)):
-        x = _batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)))
+
+    def vae_loss(rng: np.random.Generator) -> tuple[torch.Tensor, float]:
+        x = image_batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)))
         reconstruction, z_mu, z_sigma = ae(x)
         kl = 0.5 * torch.mean(z_mu.pow(2) + z_sigma.pow(2) - torch.log(z_sigma.pow(2) + 1e-12) - 1)
-        loss = F.l1_loss(reconstruction, x) + float(spec.get("kl_weight", 1e-6)) * kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(F.l1_loss(reconstruction.detach(), x).item())
-        step += 1
-        if step % 25 == 0:
-            log(f"vae step {step}: L1 {np.mean(losses[-25:]):.4f} ({time.time() - t0:.0f} s)")
-        progress("train VAE", step / int(spec["steps"]))
-    report["vae"] = {"steps": step, "seconds": round(time.time() - t0, 1),
-                     "final_l1": round(float(np.mean(losses[-25:])), 5) if losses else None}
+        l1 = F.l1_loss(reconstruction, x)
+        return l1 + float(spec.get("kl_weight", 1e-6)) * kl, l1.item()
+
+    report["vae"] = run_stage("vae", ae, runs["vae"], spec, vae_loss, **common)
+    report["vae"]["final_l1"] = report["vae"].pop("final_loss")
     ae.eval()
     for p in ae.parameters():
         p.requires_grad_(False)
 
-    # ---- latents of every training volume (whole volume, sliding window), scale factor --------------
-    backbone.scale_factor = 1.0
-    latents, latent_body = [], []
-    for v in volumes:
-        image = torch.from_numpy(v.image)[None, None]
-        multiple = config.latent_downsample
-        pads = [(0, (-s) % multiple) for s in v.image.shape]
-        image = torch.from_numpy(np.pad(image.numpy(), [(0, 0), (0, 0), *pads], mode="edge"))
-        z = encode_volume(backbone, image)
-        allowed = F.max_pool3d(torch.from_numpy(~np.pad(v.allowed, pads, mode="edge"))[None, None].float(),
-                               multiple, multiple)[0, 0].numpy() == 0
-        body = F.avg_pool3d(torch.from_numpy(np.pad(v.image, pads, mode="edge"))[None, None], multiple,
-                            multiple)[0, 0].numpy() > 0.3
-        latents.append(TrainingVolume(v.name, z[0].numpy(), allowed, v.spacing))
-        latent_body.append(body)
-    std = float(np.concatenate([lv.image[:, lv.allowed].ravel() for lv in latents]).std())
-    scale_factor = 1.0 / max(std, 1e-6)
-    backbone.scale_factor = scale_factor
-    report["scale_factor"] = scale_factor
-
-    # ---- stage 2: diffusion UNet on latent patches ----------------------------------------------------
+    # ---- stage 2: diffusion UNet on latent patches (scale factor from the latents' spread) ------------
     spec = train["unet"]
-    lpatch = tuple(p // config.latent_downsample for p in spec.get("patch", config.patch_size))
-    scheduler = backbone.scheduler
-    optimizer = torch.optim.Adam(unet.parameters(), lr=float(spec.get("lr", 1e-3)))
-    unet.train()
-    cond = backbone.default_conditioning("ct")
-    t0, step, losses = time.time(), 0, []
+    saved_scale = runs["unet"].extra.get("scale_factor")
+    if report["vae"]["done"] and not budget.spent():
+        backbone.scale_factor = 1.0
+        latents, bodies = _latents(backbone, volumes)
+        if saved_scale is None:
+            std = float(np.concatenate([lv.image[:, lv.allowed].ravel() for lv in latents]).std())
+            saved_scale = 1.0 / max(std, 1e-6)
+        scale_factor = float(saved_scale)
+        backbone.scale_factor = scale_factor
+        lpatch = tuple(p // config.latent_downsample for p in spec.get("patch", config.patch_size))
+        cond = backbone.default_conditioning("ct")
+        scheduler = backbone.scheduler
 
-    def latent_batch(batch: int) -> torch.Tensor:
-        out = []
-        while len(out) < batch:
-            index = int(rng.integers(len(latents)))
-            lv = latents[index]
-            body = latent_body[index] if rng.random() < float(spec.get("body_fraction", 0.0)) else None
-            corner = _sample_corner(rng, lv.allowed, lpatch, body=body)
-            if corner is not None:
-                window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, lpatch)])]
-                pads = [(0, 0)] + [(0, p - w) for p, w in zip(lpatch, window.shape[1:])]
-                out.append(np.pad(window, pads, mode="edge"))
-        return torch.from_numpy(np.stack(out).astype(np.float32)) * scale_factor
+        def unet_loss(rng: np.random.Generator) -> tuple[torch.Tensor, None]:
+            z = _latent_batch(rng, latents, bodies, lpatch, int(spec.get("batch", 4)),
+                              float(spec.get("body_fraction", 0.0)), scale_factor)
+            noise = torch.randn_like(z)
+            if config.is_rectified_flow:
+                t = scheduler.sample_timesteps(z)
+                target = z - noise
+            else:
+                t = torch.randint(0, scheduler.num_train_timesteps, (z.shape[0],)).long()
+                target = noise
+            output = unet(scheduler.add_noise(z, noise, t), t, **backbone.conditioning_kwargs(cond, z.shape[0]))
+            return F.mse_loss(output.float(), target), None
 
-    while step < int(spec["steps"]) and time.time() - t0 < float(spec.get("time_limit_s", 1e9)):
-        z = latent_batch(int(spec.get("batch", 4)))
-        noise = torch.randn_like(z)
-        if config.is_rectified_flow:
-            t = scheduler.sample_timesteps(z)
-            target = z - noise
-        else:
-            t = torch.randint(0, scheduler.num_train_timesteps, (z.shape[0],)).long()
-            target = noise
-        noisy = scheduler.add_noise(z, noise, t)
-        output = unet(noisy, t, **backbone.conditioning_kwargs(cond, z.shape[0]))
-        loss = F.mse_loss(output.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        step += 1
-        if step % 50 == 0:
-            log(f"unet step {step}: MSE {np.mean(losses[-50:]):.4f} ({time.time() - t0:.0f} s)")
-        progress("train UNet", step / int(spec["steps"]))
-    report["unet"] = {"steps": step, "seconds": round(time.time() - t0, 1),
-                      "final_mse": round(float(np.mean(losses[-50:])), 5) if losses else None}
-    report["total_seconds"] = round(time.time() - started, 1)
+        report["unet"] = run_stage("unet", unet, runs["unet"], spec, unet_loss, **common,
+                                   extra={"scale_factor": scale_factor})
+        report["unet"]["final_mse"] = report["unet"].pop("final_loss")
+        report["scale_factor"] = scale_factor
+    report["training_seconds"] = round(sum(report[s]["seconds"] for s in STAGES if s in report), 1)
+    done = report.get("unet", {}).get("done")
+    report["status"] = "complete" if done else "stopped: run the same command again to continue"
 
-    out = Path(out_dir)
-    meta = {"backbone": config.name, "scale_factor": str(scale_factor), "seed": str(seed),
-            "note": "research demo, not for clinical use"}
-    for key, module in (("autoencoder", ae), ("unet", unet)):
-        name = str(config.weights.get(key, ""))
-        save_safetensors(module, out / (name if name.endswith(".safetensors") else f"{key}.safetensors"), meta)
-    from ..io import atomic_output
+    # ---- validation: VAE reconstruction error on scans never trained on --------------------------------
+    validation = train.get("validation")
+    if validation:
+        from .train_validation import validate
 
+        rows = corpus_rows(corpus_dir, split=validation.get("split", "validation"),
+                           modality=validation.get("modality", "CT"))
+        report["validation"] = validate(backbone, rows, modality=validation.get("modality", "CT"))
+        losses_log.write({"stage": "validation", "vae_step": report["vae"]["steps"],
+                          "mae": report["validation"]["mae"]})
+        log(f"validation: VAE reconstruction MAE in the body {report['validation']['mae']} on {len(rows)} scans")
+    report["invocation_seconds"] = round(time.time() - started, 1)
+
+    if report["status"] == "complete":
+        meta = {"backbone": config.name, "scale_factor": str(report["scale_factor"]), "seed": str(seed),
+                "note": "research demo, not for clinical use"}
+        for key, module in (("autoencoder", ae), ("unet", unet)):
+            name = str(config.weights.get(key, ""))
+            save_safetensors(module, out / (name if name.endswith(".safetensors") else f"{key}.safetensors"), meta)
     with atomic_output(out / "training.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    log(f"wrote {out} in {report['total_seconds']:.0f} s")
+    log(f"{report['status']}: wrote {out} ({report['invocation_seconds']:.0f} s this invocation)")
     return report

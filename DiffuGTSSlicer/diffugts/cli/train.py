@@ -18,10 +18,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     backbone = targets.add_parser(
         "backbone", help="train the demo diffusion backbone (VAE, then latent diffusion UNet)",
         description="Train the demo backbone reproducibly from a training config (seed, data, steps). "
-        "Writes autoencoder/unet safetensors and training.json into --out.")
-    backbone.add_argument("--config", metavar="FILE", help="training config (default: the bundled train_demo_ct.json)")
+        "Resumable: it checkpoints into --out every few minutes, and the same command run again continues where "
+        "it stopped. Writes training.json (with the validation figure) after every run, and autoencoder/unet "
+        "safetensors into --out once both stages are done.")
+    backbone.add_argument("--config", metavar="FILE", help="training config (default: the bundled train_demo_ct.json; "
+                          "train_demo_ct_real.json trains on a corpus)")
     backbone.add_argument("--data", metavar="DIR", help="folder the config's real volumes are relative to")
-    backbone.add_argument("--out", required=True, metavar="DIR", help="output folder for the weights")
+    backbone.add_argument("--corpus", metavar="DIR", help="training corpus ('diffugts data corpus --out DIR') for a "
+                          "config with corpus sources: its train split trains, its validation split validates")
+    backbone.add_argument("--out", required=True, metavar="DIR", help="output folder (checkpoints, weights)")
+    backbone.add_argument("--time-limit-s", type=positive_int, metavar="SECONDS",
+                          help="stop training after this long (checkpointed; run again to continue)")
     backbone.add_argument("--vae-steps", type=int, help="override the VAE steps")
     backbone.add_argument("--unet-steps", type=int, help="override the UNet steps")
     backbone.set_defaults(func=run_backbone)
@@ -86,13 +93,16 @@ def run_backbone(args: argparse.Namespace) -> int:
         raise DiffuGTSError("training config not found", path=config)
     if args.data and not Path(args.data).is_dir():
         raise DiffuGTSError("--data folder not found", path=args.data)
+    if args.corpus and not (Path(args.corpus) / "corpus.csv").is_file():
+        raise DiffuGTSError("--corpus is not a corpus folder (no corpus.csv)", path=args.corpus,
+                            hint="Build one with 'diffugts data corpus --out DIR SOURCE...'.")
     overrides = {}
     if args.vae_steps is not None:
         overrides["vae.steps"] = args.vae_steps
     if args.unet_steps is not None:
         overrides["unet.steps"] = args.unet_steps
-    train_backbone(config, data_dir=args.data, out_dir=args.out, progress=for_mode(args.progress),
-                   overrides=overrides)
+    train_backbone(config, data_dir=args.data, corpus_dir=args.corpus, out_dir=args.out,
+                   time_limit_s=args.time_limit_s, progress=for_mode(args.progress), overrides=overrides)
     return 0
 
 

@@ -1,0 +1,206 @@
+"""``diffugts train backbone`` on a training corpus: which rows train (train split, the modality, permissive
+licence, tumor-free regions), resuming after a stop or a kill to the same weights as an uninterrupted run,
+checkpoints that load with ``weights_only``, and the validation figure in HU."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from backbone_helpers import tiny_config, write_tiny_config
+from safetensors.torch import load_file
+
+from diffugts.backbone.train import train_backbone
+from diffugts.backbone.train_data import load_sources, training_rows
+from diffugts.backbone.train_validation import reconstruction_error
+from diffugts.cli import main
+from diffugts.errors import DiffuGTSError, InputError
+from diffugts.io import Volume, write_volume
+
+COLUMNS = ["case_id", "patient", "split", "image", "modality", "body_region", "tumor", "tumor_mask", "tumor_prompt",
+           "organs", "source_dataset", "source_file", "licence", "licence_class", "sha256", "size_xyz", "spacing_xyz",
+           "notes"]
+
+
+def _ct(seed: int, shape=(24, 40, 40)) -> np.ndarray:
+    """A small CT-like array [k, j, i]: air around an elliptic body of soft tissue with a bone."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    array = np.full(shape, -1000.0, np.float32)
+    body = (j / 0.8) ** 2 + (i / 0.9) ** 2 < 1
+    array[body] = 40.0 + rng.normal(0, 20, body.sum())
+    array[body & (j**2 + (i - 0.3) ** 2 < 0.04)] = 700.0
+    return array
+
+
+def _row(corpus: Path, case_id: str, *, split="train", modality="CT", tumor="no", licence_class="permissive",
+         with_mask: bool = True, seed: int = 0) -> dict[str, str]:
+    image = Volume(_ct(seed), (3.0, 3.0, 3.0), (0.0, 0.0, 0.0), np.eye(3), modality=modality)
+    write_volume(image, corpus / "images" / f"{case_id}.nii.gz")
+    mask = ""
+    if tumor == "yes" and with_mask:
+        lesion = np.zeros(image.array.shape, np.uint8)
+        lesion[10:14, 18:22, 18:22] = 1
+        write_volume(image.like(lesion, modality="mask"), corpus / "masks" / f"{case_id}.nii.gz")
+        mask = f"masks/{case_id}.nii.gz"
+    licence = {"permissive": "CC BY 4.0", "non-commercial": "CC BY-NC 4.0"}.get(licence_class, "not stated")
+    return {"case_id": case_id, "patient": case_id, "split": split, "image": f"images/{case_id}.nii.gz",
+            "modality": modality, "body_region": "abdomen", "tumor": tumor, "tumor_mask": mask, "tumor_prompt": "",
+            "organs": "", "source_dataset": "test", "source_file": f"{case_id}.nii.gz", "licence": licence,
+            "licence_class": licence_class, "sha256": f"{seed:064d}", "size_xyz": "40x40x24", "spacing_xyz": "3x3x3",
+            "notes": ""}
+
+
+def _write_corpus(corpus: Path, rows: list[dict[str, str]]) -> Path:
+    with (corpus / "corpus.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return corpus
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    rows = [_row(folder, "healthy", seed=1), _row(folder, "tumor", tumor="yes", seed=2),
+            _row(folder, "maybe_lesion", tumor="unknown", seed=3),
+            _row(folder, "no_mask", tumor="yes", with_mask=False),
+            _row(folder, "held_out", split="validation", seed=4), _row(folder, "mr", modality="MR-T1", seed=5),
+            _row(folder, "nc_mr", modality="MR-T1", licence_class="non-commercial", seed=6)]
+    return _write_corpus(folder, rows)
+
+
+def _train_config(tmp_path: Path, **changes) -> Path:
+    config = {"backbone": str(write_tiny_config(tmp_path)), "seed": 5, "threads": 1, "checkpoint_every": 2,
+              "sources": [{"kind": "corpus", "split": "train", "modality": "CT", "mask_margin_vox": 1}],
+              "validation": {"kind": "corpus", "split": "validation", "modality": "CT"},
+              "vae": {"steps": 4, "batch": 1, "patch": [32, 32, 32], "lr": 1e-3, "lr_final": 1e-4,
+                      "body_fraction": 0.5},
+              "unet": {"steps": 3, "batch": 2, "patch": [32, 32, 32], "body_fraction": 0.5}, **changes}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_corpus_source_takes_train_ct_permissive_tumor_free_regions_only(corpus):
+    rows = training_rows(corpus)
+    assert sorted(r.case_id for r in rows) == ["healthy", "tumor"]  # not unknown, unmasked, validation or MR
+    volumes = load_sources({"sources": [{"kind": "corpus", "split": "train", "modality": "CT", "mask_margin_vox": 1}]},
+                           tiny_config(), corpus_dir=corpus)
+    by_name = {v.name: v for v in volumes}
+    assert by_name["healthy"].allowed.all()
+    tumor = by_name["tumor"]
+    # lesion voxels k 10:14, j/i 18:22 at 3 mm -> model grid 4 mm, plus a 1-voxel margin: all kept out
+    x, y, z = (slice(int(18 * 3 / 4), int(np.ceil(22 * 3 / 4))), slice(int(18 * 3 / 4), int(np.ceil(22 * 3 / 4))),
+               slice(int(10 * 3 / 4), int(np.ceil(14 * 3 / 4))))
+    assert not tumor.allowed[x, y, z].any()
+    assert 0.9 < tumor.allowed.mean() < 1.0
+    assert tumor.provenance["licence"] == "CC BY 4.0" and tumor.provenance["sha256"].endswith("2")
+
+
+def test_a_non_permissive_training_row_is_refused(tmp_path, corpus, capsys):
+    rows = list(csv.DictReader((corpus / "corpus.csv").open()))
+    rows.append(_row(corpus, "nc_ct", licence_class="non-commercial", seed=7))
+    _write_corpus(corpus, rows)
+    with pytest.raises(InputError, match="nc_ct has a non-commercial licence"):
+        training_rows(corpus)
+    code = main(["--progress", "none", "train", "backbone", "--config", str(_train_config(tmp_path)),
+                 "--corpus", str(corpus), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "permissively licensed scans only" in err and "Traceback" not in err
+    assert "--licence permissive" in err
+    assert not (tmp_path / "out" / "training.json").exists()
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return {**load_file(str(folder / "autoencoder.safetensors")),
+            **{f"unet.{k}": v for k, v in load_file(str(folder / "unet.safetensors")).items()}}
+
+
+@pytest.mark.slow
+def test_stopped_and_killed_runs_resume_to_the_uninterrupted_weights(tmp_path, corpus):
+    config = _train_config(tmp_path)
+    quiet = {"log": lambda *_: None}
+    whole = train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "whole", **quiet)
+    assert whole["status"] == "complete" and whole["vae"]["steps"] == 4 and whole["unet"]["steps"] == 3
+    assert whole["validation"]["cases"][0]["case_id"] == "held_out" and whole["validation"]["mae"] > 0
+
+    # a session-sized limit: every invocation does one step (at least one, then the limit has passed)
+    invocations = []
+    while not invocations or invocations[-1]["status"] != "complete":
+        invocations.append(train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "limited",
+                                          time_limit_s=1e-6, **quiet))
+        assert len(invocations) <= 8
+        assert (tmp_path / "limited" / "unet_training_state.pt").exists() == ("unet" in invocations[-1])
+    assert [r["vae"]["steps"] for r in invocations] == [1, 2, 3, 4, 4, 4, 4]
+    assert [r.get("unet", {}).get("steps") for r in invocations] == [None, None, None, None, 1, 2, 3]
+
+    # killed between checkpoints (every 2 steps): after step 3, so the rerun goes on from step 2
+    def kill_at_third_step(stage, fraction):
+        if stage == "train vae" and fraction == 0.75:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "killed", progress=kill_at_third_step, **quiet)
+    state = torch.load(tmp_path / "killed" / "vae_training_state.pt", weights_only=True)
+    assert state["step"] == 2 and isinstance(state["torch_rng"], torch.Tensor)
+    killed = train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "killed", **quiet)
+    assert killed["status"] == "complete"
+
+    reference = _weights(tmp_path / "whole")
+    for folder in ("limited", "killed"):
+        weights = _weights(tmp_path / folder)
+        assert weights.keys() == reference.keys()
+        assert all(torch.equal(weights[k], reference[k]) for k in reference), folder
+    assert invocations[-1]["validation"]["mae"] == whole["validation"]["mae"]
+    log = [json.loads(line) for line in (tmp_path / "limited" / "losses.jsonl").read_text().splitlines()]
+    assert [e["stage"] for e in log].count("validation") == len(invocations)
+
+
+def test_checkpoints_are_plain_tensors_and_another_config_is_refused(tmp_path, corpus, capsys):
+    config = _train_config(tmp_path)
+    report = train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "out", time_limit_s=1e-6, log=lambda *_: None)
+    assert report["status"].startswith("stopped") and report["vae"]["steps"] == 1
+    assert not (tmp_path / "out" / "autoencoder.safetensors").exists()  # final weights only when done
+    state = torch.load(tmp_path / "out" / "vae_training_state.pt", weights_only=True)
+    assert state["step"] == 1 and state["extra"]["seconds"] > 0
+    assert load_file(str(tmp_path / "out" / "vae_checkpoint.safetensors"))
+
+    other = _train_config(tmp_path, seed=6)
+    code = main(["--progress", "none", "train", "backbone", "--config", str(other), "--corpus", str(corpus),
+                 "--out", str(tmp_path / "out")])
+    assert code == 2 and "another configuration" in capsys.readouterr().err
+
+    # anything that is not tensors and plain data (here an object of this module) must not be unpickled
+    (tmp_path / "out" / "vae_training_state.pt").write_bytes(pickle.dumps({"step": _OffsetBackbone}, protocol=2))
+    with pytest.raises(DiffuGTSError, match="refused to load the training state"):
+        train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "out", log=lambda *_: None)
+
+
+class _OffsetBackbone:
+    """Encode is the identity, decode adds 0.01 (20 HU in a [-1000, 1000] window): a known error."""
+
+    def __init__(self):
+        self.config = tiny_config()
+        self.device = torch.device("cpu")
+        self.autoencoder = torch.nn.Identity()
+
+    def encode(self, x):
+        return x
+
+    def decode(self, z):
+        return z + 0.01
+
+
+def test_validation_error_is_in_hu_inside_the_body():
+    image = Volume(np.where(_ct(0) > -500, 40.0, -1000.0).astype(np.float32), (3.0, 3.0, 3.0), (0.0, 0.0, 0.0),
+                   np.eye(3), modality="CT")
+    figures = reconstruction_error(_OffsetBackbone(), image, modality="CT")
+    assert figures["mae"] == pytest.approx(20.0, abs=0.05)
+    body_ml = figures["body_voxels"] * 4.0**3 / 1000
+    assert body_ml == pytest.approx((image.array > 0).sum() * 27 / 1000, rel=0.15)
