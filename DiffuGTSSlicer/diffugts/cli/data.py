@@ -1,5 +1,5 @@
-"""``diffugts data ...``: write phantom sets, list and check datasets, build the training corpus, show the
-zero-shot splits."""
+"""``diffugts data ...``: write phantom sets, list and check datasets, build the training corpus,
+synthesize tumors into its scans, show the zero-shot splits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..progress import for_mode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..data.categories import MR_SEQUENCES, PHANTOM_CATEGORIES
+    from ..data.categories import CATEGORIES, HEALTHY, MR_SEQUENCES, PHANTOM_CATEGORIES
 
     data = subparsers.add_parser("data", help="phantoms, public datasets and zero-shot splits",
                                  description="Synthetic phantoms, public dataset layouts and zero-shot splits.")
@@ -70,23 +70,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     corpus.add_argument("--seed", type=int, default=0, help="salt of the patient ranking: another seed, another split")
     corpus.set_defaults(func=run_corpus)
 
+    synth = commands.add_parser(
+        "synth", help="synthesize tumors into a corpus's tumor-free scans: image, mask, organ mask, manifest.csv",
+        description="Write N cases cycling through the categories: a tumor-free scan of the corpus's split with "
+                    "one synthesized lesion (placed in its organ, shaped, textured to the scan's noise, intensity "
+                    "relative to the organ, mass effect, partial-volume edges), its mask and organ mask on the "
+                    "scan's exact grid, and a manifest.csv (with an organ_mask column) that 'diffugts evaluate' "
+                    "reads. 'healthy' writes the scan untouched, prompted for a tumor it does not show. "
+                    f"Categories: {', '.join((*CATEGORIES, HEALTHY))}. The same seed gives the same cases.")
+    synth.add_argument("corpus", metavar="CORPUS", help="corpus folder written by 'diffugts data corpus'")
+    synth.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    synth.add_argument("--categories", nargs="+", metavar="NAME", default=None,
+                       help="categories to cycle through, quoted or comma-separated (default: all, and healthy)")
+    synth.add_argument("--n", type=int, default=14, help="number of cases (default 14)")
+    synth.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same cases")
+    synth.add_argument("--split", choices=("validation", "train"), default="validation",
+                       help="which of the corpus's splits the host scans come from (default validation)")
+    synth.add_argument("--overwrite", action="store_true", help="replace a set already in DIR")
+    synth.set_defaults(func=run_synth)
+
     splits = commands.add_parser("splits", help="show the zero-shot splits (seen and unseen categories)")
     splits.add_argument("--json", action="store_true", help="print the splits as JSON")
     splits.set_defaults(func=run_splits)
 
 
-def _category_names(values: list[str] | None) -> list[str]:
+def _category_names(values: list[str] | None, known: tuple[str, ...] | None = None) -> list[str]:
+    """The categories named (quoted or comma-separated; "healthy" too), each one of ``known`` (default: those
+    phantoms show, and healthy); all of ``known`` when none is named."""
     from ..data.categories import HEALTHY, PHANTOM_CATEGORIES, find_category
 
+    known = known or PHANTOM_CATEGORIES
     if not values:
-        return list(PHANTOM_CATEGORIES)
+        return list(known)
     names = []
     for value in (part.strip() for item in values for part in item.split(",")):
         category = find_category(value.replace("_", " "))
-        if category is None and value.lower() != HEALTHY:
+        name = category.name if category else HEALTHY if value.lower() == HEALTHY else None
+        if name not in known:
             raise DiffuGTSError(f"unknown tumor category {value!r}",
-                                hint=f"Choose from: {', '.join(PHANTOM_CATEGORIES)} (quote names with spaces).")
-        names.append(category.name if category else HEALTHY)
+                                hint=f"Choose from: {', '.join(known)} (quote names with spaces).")
+        names.append(name)
     return names
 
 
@@ -156,6 +179,17 @@ def run_corpus(args: argparse.Namespace) -> int:
         listed = ", ".join(f"{modality} {n}" for modality, n in by_modality.items()) or "none"
         print(f"{split}: {counts['patients_by_split'][split]} patient(s), images: {listed}")
     print(f"wrote {counts['images']} image(s) of {counts['patients']} patient(s) to {args.out}/corpus.csv")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from ..data.categories import CATEGORIES, HEALTHY
+    from ..data.synth import write_synth_set
+
+    categories = _category_names(args.categories, (*CATEGORIES, HEALTHY))
+    manifest = write_synth_set(args.corpus, args.out, args.n, categories, args.seed, args.split, args.overwrite,
+                               for_mode(args.progress))
+    print(f"wrote {args.n} cases and {manifest}")
     return 0
 
 

@@ -3,9 +3,10 @@ that phantom sets carry beside each image.
 
 A manifest's ``organ_mask`` column (synthesized-in-real sets write it: the host organ the tumor was placed in)
 wins; it is used as given, nonzero = organ. A phantom set stores ``<image>_labels.nii.gz`` and
-``tissue_labels.json`` (value -> tissue name); its organ mask is the organ's parenchyma plus every lesion compartment (values >= 100), the way an organ
-segmentation that includes its tumor would be (KiTS-style kidney labels). Vessels, lumen and cortex are
-left out. Real cases without either get None, and the methods fall back to the body.
+``tissue_labels.json`` (value -> tissue name); its organ mask is the organ's parenchyma plus every lesion
+compartment (values >= 100), the way an organ segmentation that includes its tumor would be (KiTS-style kidney
+labels). Vessels, lumen and cortex are left out. Real cases without either get None, and the methods fall back
+to the body.
 """
 
 from __future__ import annotations
