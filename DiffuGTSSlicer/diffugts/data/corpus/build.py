@@ -2,9 +2,10 @@
 
 Steps: read every SOURCE's rows; read each image once to fingerprint it (RAS voxels + grid) and to find
 the bundled demo case inside it; drop exact duplicates (the most restrictive licence of a duplicate group
-wins); leave out the demo case and its source, and (``licence="permissive"``) every case whose licence
-does not allow shipping weights under Apache-2.0; write the kept volumes; join near-duplicates into one
-patient; split patients into train and validation; write corpus.csv, excluded.csv and corpus.json.
+wins); join near-duplicates into one patient; leave out the demo case, its source and their patient, and
+(``licence="permissive"``) every case whose licence does not allow shipping weights under Apache-2.0;
+write the kept volumes; split patients into train and validation; write corpus.csv, excluded.csv and
+corpus.json.
 """
 
 from __future__ import annotations
@@ -91,14 +92,12 @@ def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str
 
     scans = _scan(rows, excluded, progress)
     patients = PatientGroups({s.row.patient for s in scans if s.row.patient_declared})
-    for scan in scans:
-        patients.find(scan.row.patient)
     kept, duplicates = _drop_duplicates(scans, excluded, patients)
+    links = _link_near_duplicates(kept, patients, progress)
     kept = _leave_out_demo(kept, excluded, patients)
     if licence == "permissive":
         kept = _permissive_only(kept, excluded)
     written, file_counts = _write(kept, folder, progress)
-    links = _link_near_duplicates(kept, patients, progress)
     splits = split_patients(((patients.find(s.row.patient), family(s.modality)) for s in kept),
                             validation_fraction, seed)
     table = sorted((_corpus_row(s, patients.find(s.row.patient), splits, written) for s in kept),
