@@ -105,7 +105,7 @@ RECIPES: dict[str, Recipe] = {recipe.category: recipe for recipe in (
         "MR-T1": {TUMOR: (r(0.55, 0.8),)},
         "MR-T1c": {TUMOR: (r(0.5, 0.8),)},
         "MR-T2": {TUMOR: (r(1.1, 1.5),)},
-    }, inside_fraction=0.25, lobulation=(0.1, 0.25), deformation=(0.15, 0.3), heterogeneity=(0.5, 2.0)),
+    }, inside_fraction=0.8, lobulation=(0.1, 0.25), deformation=(0.15, 0.3), heterogeneity=(0.5, 2.0)),
     Recipe("lung tumor", "lung", INSIDE, (5, 70), {
         "CT": {TUMOR: (a(-40, 60),), CORE: (a(-20, 20),), CALCIFICATION: CALCIFIED},
     }, inside_fraction=0.8, lobulation=(0.05, 0.2), spikes=(6, 16), spike_probability=0.6,
