@@ -64,10 +64,10 @@ def test_images_masks_and_organs_are_reoriented_to_ras_exactly(tmp_path: Path) -
     organs.array[0, 0, :3] = 3
     write_volume(mask, source / "oblique_ct_mask.nii.gz")
     write_volume(organs, source / "oblique_ct_labels.nii.gz")
-    manifest = write_manifest(source, [{"case_id": "oblique", "image": "oblique_ct.nii.gz", "mask": "oblique_ct_mask.nii.gz",
-                                        "mask_labels": "1=tumor", "tumor_prompt": "liver tumor",
-                                        "organ_labels": "oblique_ct_labels.nii.gz",
-                                        "organ_legend": "1=liver; 2=aorta; 3=gyrus rectus"}])
+    manifest = write_manifest(source, [{
+        "case_id": "oblique", "image": "oblique_ct.nii.gz", "mask": "oblique_ct_mask.nii.gz", "mask_labels": "1=tumor",
+        "tumor_prompt": "liver tumor", "organ_labels": "oblique_ct_labels.nii.gz",
+        "organ_legend": "1=liver; 2=aorta; 3=gyrus rectus"}])
     build_corpus(tmp_path / "corpus", [manifest], validation_fraction=0)
     [case] = read_corpus(tmp_path / "corpus")
     assert case.image.is_relative_to(tmp_path / "corpus" / "images") and case.split == "train"
@@ -358,3 +358,43 @@ def test_the_shared_real_data_corpus(real_data_dir: Path, tmp_path: Path) -> Non
     assert rows["ts_example_ct"]["split"] == rows["ts_example_ct_sm"]["split"]
     assert rows["tcga_du_7294_flair"]["tumor_mask"] and rows["ts_example_ct"]["organs"]
     assert {r["split"] for r in rows.values() if r["modality"] == "CT"} == {"train", "validation"}
+
+
+def test_public_dataset_layouts_bring_their_licences_and_organ_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    template = make_volume("LPS", "int16", (6, 7, 8), 20)
+
+    def write(path: Path, array: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_volume(template.like(array), path)
+
+    labels = np.zeros((6, 7, 8), np.uint8)
+    labels[1:4, 2:5, 2:6], labels[2, 3, 3] = 1, 2  # organ with a lesion inside
+    task = tmp_path / "Task03_Liver"
+    write(task / "imagesTr" / "liver_0.nii.gz", rng.integers(-1000, 1000, (6, 7, 8)).astype(np.int16))
+    write(task / "labelsTr" / "liver_0.nii.gz", labels)
+    (task / "dataset.json").write_text(json.dumps({
+        "name": "Liver", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "liver", "2": "cancer"},
+        "licence": "CC-BY-SA 4.0", "training": [{"image": "./imagesTr/liver_0.nii.gz",
+                                                  "label": "./labelsTr/liver_0.nii.gz"}]}))
+    kits = tmp_path / "kits23" / "dataset" / "case_00000"
+    write(kits / "imaging.nii.gz", rng.integers(-1000, 1000, (6, 7, 8)).astype(np.int16))
+    write(kits / "segmentation.nii.gz", labels)  # 1 kidney, 2 tumor
+    brats = tmp_path / "brats" / "BraTS2021_00000"
+    for token in ("t1", "t1ce", "t2", "flair"):
+        write(brats / f"BraTS2021_00000_{token}.nii.gz", rng.integers(0, 500, (6, 7, 8)).astype(np.int16))
+    write(brats / "BraTS2021_00000_seg.nii.gz", labels)  # 1 necrosis, 2 edema: no organ
+    sources = [task, tmp_path / "kits23", tmp_path / "brats"]
+    build_corpus(tmp_path / "any", sources, licence="any")
+    rows = corpus_rows(tmp_path / "any")
+    assert {k: (r["modality"], r["patient"], r["tumor"], r["licence_class"]) for k, r in rows.items()} == {
+        "liver_0": ("CT", "liver_0", "yes", "permissive"), "case_00000": ("CT", "case_00000", "yes", "non-commercial"),
+        **{f"BraTS2021_00000{suffix}": (modality, "BraTS2021_00000", "yes", "non-commercial")
+           for suffix, modality in (("", "MR-FLAIR"), ("_t1", "MR-T1"), ("_t1c", "MR-T1c"), ("_t2", "MR-T2"))}}
+    cases = {case.case_id: case for case in read_corpus(tmp_path / "any")}
+    for case_id, organ in (("liver_0", "liver"), ("case_00000", "kidney")):  # the lesion lies in the organ
+        assert set(np.unique(cases[case_id].load_organs().array)) == {0, LABEL_OF[organ]}
+        assert int((cases[case_id].load_organs().array > 0).sum()) == int((labels > 0).sum())
+    assert cases["BraTS2021_00000"].organs is None and rows["liver_0"]["body_region"] == "abdomen"
+    build_corpus(tmp_path / "permissive", sources)
+    assert list(corpus_rows(tmp_path / "permissive")) == ["liver_0"]
