@@ -11,51 +11,27 @@ corpus.json.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...demo import DEMO_IMAGE
 from ...errors import DiffuGTSError
-from ...io import Grid, atomic_output, read_volume, to_ras, write_csv
+from ...io import atomic_output, write_csv
 from ...progress import ProgressCallback, silent
-from .content import NEAR_DUPLICATE_CORRELATION, correlation, find_block, fingerprint, fits_inside
+from .content import fingerprint
 from .describe import family
 from .folder import CorpusFolder
-from .licence import PERMISSIVE, licence_class, most_restrictive
+from .licence import PERMISSIVE
 from .load import load_row
-from .patients import PatientGroups
+from .patients import PatientGroups, link_near_duplicates
 from .record import CORPUS_COLUMNS, CORPUS_CSV, CORPUS_JSON, EXCLUDED_COLUMNS, EXCLUDED_CSV, Exclusion
+from .scan import Scan, drop_duplicates, scan_rows
 from .sources import SourceRow, read_source
 from .split import split_patients
 
 LICENCE_CHOICES = ("permissive", "any")
 DEMO_REASON = "bundled demo case (or its source volume): never trained on"
-
-
-@dataclass
-class Scan:
-    """One readable image after the first pass: what it is, without its voxels."""
-
-    row: SourceRow
-    sha256: str
-    grid: Grid  # of the RAS volume
-    modality: str
-    has_mask: bool
-    has_organs: bool
-    demo: bool
-    licence: str
-    licence_class: str
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def case_id(self) -> str:
-        return self.row.case.case_id
-
-    def excluded(self, reason: str) -> Exclusion:
-        return Exclusion(self.case_id, self.row.source_dataset, str(self.row.image), self.licence, reason)
 
 
 @dataclass
@@ -90,10 +66,10 @@ def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str
         notes += contents.notes
     rows = _unique_ids(rows)
 
-    scans = _scan(rows, excluded, progress)
+    scans = scan_rows(rows, excluded, progress)
     patients = PatientGroups({s.row.patient for s in scans if s.row.patient_declared})
-    kept, duplicates = _drop_duplicates(scans, excluded, patients)
-    links = _link_near_duplicates(kept, patients, progress)
+    kept, duplicates = drop_duplicates(scans, excluded, patients)
+    links = link_near_duplicates(kept, patients, progress)
     kept = _leave_out_demo(kept, excluded, patients)
     if licence == "permissive":
         kept = _permissive_only(kept, excluded)
@@ -130,57 +106,6 @@ def _unique_ids(rows: list[SourceRow]) -> list[SourceRow]:
     return unique
 
 
-def _scan(rows: list[SourceRow], excluded: list[Exclusion], progress: ProgressCallback) -> list[Scan]:
-    """First pass: fingerprint every image and look for the demo case in it; unreadable cases are left out."""
-    demo = to_ras(read_volume(DEMO_IMAGE))[0].array
-    scans = []
-    for number, row in enumerate(rows):
-        progress("reading sources", number / len(rows))
-        try:
-            loaded = load_row(row)
-        except DiffuGTSError as error:
-            excluded.append(row.excluded(f"cannot be used: {error}"))
-            continue
-        image = loaded.image
-        contains_demo = find_block(demo, image.array) is not None
-        scans.append(Scan(row, fingerprint(image), image.grid, loaded.modality, loaded.mask is not None,
-                          loaded.organs is not None, contains_demo, row.case.licence,
-                          licence_class(row.case.licence), list(row.notes) + loaded.notes))
-    progress("reading sources", 1.0)
-    return scans
-
-
-def _drop_duplicates(scans: list[Scan], excluded: list[Exclusion],
-                     patients: PatientGroups) -> tuple[list[Scan], list[dict]]:
-    """One scan per fingerprint: the one with a tumor mask or organ map, else the first case id. The group's
-    most restrictive licence class stays with it, and all its patients become one."""
-    groups: dict[str, list[Scan]] = defaultdict(list)
-    for scan in scans:
-        groups[scan.sha256].append(scan)
-    kept, report = [], []
-    for group in groups.values():
-        keep = min(group, key=lambda s: (not s.has_mask, not s.has_organs, s.case_id))
-        strictest = most_restrictive([s.licence_class for s in group])
-        for other in sorted(group, key=lambda s: s.case_id):
-            if other is keep:
-                continue
-            patients.join(keep.row.patient, other.row.patient)
-            differs = (f" (its licence here, {other.licence_class}, gives way to the group's most restrictive, "
-                       f"{strictest})" if other.licence_class != strictest else "")
-            excluded.append(other.excluded(f"exact duplicate: same voxels and grid as {keep.case_id}{differs}"))
-            report.append({"kept": keep.case_id, "dropped": other.case_id, "licence_class": other.licence_class,
-                           "source_file": str(other.row.image)})
-            keep.notes.append(f"exact duplicate {other.case_id} ({other.row.source_dataset}) dropped")
-        if strictest != keep.licence_class:
-            source = min((s for s in group if s.licence_class == strictest), key=lambda s: s.case_id)
-            keep.notes.append(f"licence class {strictest} (not {keep.licence_class}) from its exact duplicate "
-                              f"{source.case_id}: the most restrictive licence wins")
-            keep.licence, keep.licence_class = source.licence, strictest
-        keep.demo = any(s.demo for s in group)
-        kept.append(keep)
-    return kept, report
-
-
 def _leave_out_demo(scans: list[Scan], excluded: list[Exclusion], patients: PatientGroups) -> list[Scan]:
     """Leave out every image holding the demo case, and every other image of the same patient."""
     demo_patients = {patients.find(s.row.patient): s.case_id for s in scans if s.demo}
@@ -211,7 +136,7 @@ def _write(scans: list[Scan], folder: CorpusFolder,
     """Second pass: write each kept image (and its mask and organ map) in RAS, reusing unchanged files.
     Returns the relative paths per case id, and how many files were written and reused."""
     written: dict[str, dict[str, str]] = {}
-    counts = Counter()
+    counts: Counter = Counter()
     for number, scan in enumerate(scans):
         progress("writing corpus", number / max(len(scans), 1))
         loaded = load_row(scan.row)
@@ -235,37 +160,7 @@ def _file_name(case_id: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in case_id)
 
 
-def _link_near_duplicates(scans: list[Scan], patients: PatientGroups, progress: ProgressCallback) -> list[dict]:
-    """Join the patients of two images when one is a voxel-exact block of the other on the same lattice, or
-    both lie on the same grid and their voxels correlate above NEAR_DUPLICATE_CORRELATION."""
-
-    @lru_cache(maxsize=4)
-    def voxels(index: int):
-        return to_ras(read_volume(scans[index].row.image, channel=scans[index].row.case.image.channel))[0].array
-
-    pairs = [(a, b) for a in range(len(scans)) for b in range(len(scans)) if a != b
-             and (fits_inside(scans[a].grid, scans[b].grid) and (a < b or scans[a].grid.size != scans[b].grid.size))]
-    links = []
-    for number, (a, b) in enumerate(pairs):
-        progress("linking patients", number / max(len(pairs), 1))
-        small, big = scans[a], scans[b]
-        if patients.find(small.row.patient) == patients.find(big.row.patient):
-            continue
-        if small.grid.matches(big.grid, 1e-3):
-            value = correlation(voxels(a), voxels(b))
-            why = f"same grid, voxel correlation {value:.4f}" if value > NEAR_DUPLICATE_CORRELATION else None
-        else:
-            offset = find_block(voxels(a), voxels(b))
-            why = f"a block of {big.case_id} at voxel (i, j, k) {offset[::-1]}" if offset else None
-        if why and patients.join(small.row.patient, big.row.patient):
-            links.append({"cases": [small.case_id, big.case_id],
-                          "patients": [small.row.patient, big.row.patient], "why": why})
-            small.notes.append(f"same patient as {big.case_id} ({why})")
-    progress("linking patients", 1.0)
-    return links
-
-
-def _corpus_row(scan: Scan, patient: str, splits: dict[str, str], written: dict) -> dict[str, str]:
+def _corpus_row(scan: Scan, patient: str, splits: dict[str, str], written: dict[str, dict[str, str]]) -> dict[str, str]:
     row = scan.row
     paths = written[scan.case_id]
     return {"case_id": scan.case_id, "patient": patient, "split": splits[patient], "image": paths["image"],
@@ -277,8 +172,9 @@ def _corpus_row(scan: Scan, patient: str, splits: dict[str, str], written: dict)
             "spacing_xyz": "x".join(f"{s:g}" for s in scan.grid.spacing), "notes": "; ".join(scan.notes)}
 
 
-def _summary(paths, licence, fraction, seed, licences, table, excluded, duplicates, links, notes, file_counts,
-             removed) -> dict:
+def _summary(paths: list[Path], licence: str, fraction: float, seed: int, licences: dict[Path, str],
+             table: list[dict[str, str]], excluded: list[Exclusion], duplicates: list[dict], links: list[dict],
+             notes: list[str], file_counts: Counter, removed: list[str]) -> dict:
     """corpus.json: the settings, the counts, and what was dropped, linked and skipped."""
     counts: dict[str, dict[str, int]] = {"train": Counter(), "validation": Counter()}
     for row in table:
