@@ -1,0 +1,117 @@
+"""Organ priors: a probability map, on the input's exact grid, of where the organ a prompt names lies.
+
+CT: body, lung (and left/right lung), bone by rule (:mod:`.ct_rules`, method "rule"); abdominal organs by
+multi-atlas registration (:mod:`.atlas`, method "atlas"). MR: head and body as the foreground (method
+"foreground"); brain as the foreground of a skull-stripped scan, else by template registration
+(:mod:`.brain`, method "template"). Any other organ gets the body (method "body") and a note that says so.
+A user's organ mask always wins (:func:`user_prior`, method "user").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from ..io import Volume
+from . import brain, ct_rules
+from .atlas import AtlasPriors, atlas_organs
+from .grid import as_volume, like_working, to_input_grid, working_image
+
+RULE_MM = 3.0
+MR_MM = 3.0
+CT_AIR = -1024.0
+
+
+@dataclass
+class OrganPrior:
+    """An organ's probability (float32 in [0, 1] on the image's grid), how it was made, and how long it took."""
+
+    organ: str
+    probability: Volume
+    method: str
+    note: str
+    seconds: float
+
+    def mask(self, threshold: float = 0.5) -> Volume:
+        """The prior as a uint8 0/1 mask: probability at or above ``threshold``."""
+        return self.probability.like((self.probability.array >= threshold).astype(np.uint8), modality="mask")
+
+
+def organ_prior(image: Volume, organ: str, *, modality: str | None = None) -> OrganPrior:
+    """The prior of one organ (a vocabulary name, "body", "head", "left lung" or "right lung")."""
+    return organ_priors(image, [organ], modality=modality)[0]
+
+
+def organ_priors(image: Volume, organs: Sequence[str], *, modality: str | None = None) -> list[OrganPrior]:
+    """Priors for several organs of one image; atlas registrations are shared between them."""
+    start = time.perf_counter()
+    kind = "CT" if (modality or image.modality).upper().startswith("CT") else "MR"
+    builder = _CtPriors(image) if kind == "CT" else _MrPriors(image)
+    results = []
+    for organ in organs:  # each organ's seconds include the shared work it was the first to need
+        probability, method, note = builder.make(" ".join(organ.lower().split()))
+        results.append(OrganPrior(organ, to_input_grid(probability, image), method, note, 0.0))
+        results[-1].seconds, start = time.perf_counter() - start, time.perf_counter()
+    return results
+
+
+def user_prior(image: Volume, organ: str, mask: Volume) -> OrganPrior:
+    """A user's organ mask (nonzero = organ) as the prior; it must lie on the image's grid."""
+    if not mask.grid.matches(image.grid, tolerance=1e-3):
+        raise InputError("the organ mask is not on the image's grid", path=mask.source,
+                         hint="Export the organ segment on the image's geometry (in Slicer: Export to labelmap "
+                              "with the image as reference volume).")
+    probability = image.like((mask.array != 0).astype(np.float32), modality="probability")
+    return OrganPrior(organ, probability, "user", "the user's organ mask", 0.0)
+
+
+def body_note(organ: str, kind: str) -> str:
+    return f"no prior for {organ!r} on {kind}: the body is used"
+
+
+class _CtPriors:
+    def __init__(self, image: Volume) -> None:
+        self.image = image
+        self._working: sitk.Image | None = None
+        self._atlas: AtlasPriors | None = None
+
+    def _rule(self, organ: str) -> sitk.Image:
+        if self._working is None:
+            self._working = working_image(self.image, RULE_MM, CT_AIR)
+        mask = ct_rules.rule_mask(as_volume(self._working, "CT"), organ)
+        return like_working(ct_rules.soften(mask), self._working)
+
+    def make(self, organ: str) -> tuple[sitk.Image, str, str]:
+        if organ in ct_rules.RULE_ORGANS:
+            return self._rule(organ), "rule", ""
+        if organ in atlas_organs():
+            if self._atlas is None:
+                self._atlas = AtlasPriors(self.image)
+            probability = self._atlas.probability(organ)
+            seen = float(sitk.GetArrayViewFromImage(probability).max()) >= 0.5
+            return probability, "atlas", "" if seen else f"the atlases place no {organ} inside this field of view"
+        return self._rule("body"), "body", body_note(organ, "CT")
+
+
+class _MrPriors:
+    def __init__(self, image: Volume) -> None:
+        self.image = image
+        self.working = working_image(image, MR_MM, float(image.array.min()))
+        self.head = brain.foreground(self.working)
+
+    def make(self, organ: str) -> tuple[sitk.Image, str, str]:
+        soft = like_working(ct_rules.soften(self.head), self.working)
+        if organ in ("head", "body"):
+            return soft, "foreground", ""
+        if organ == "brain":
+            if brain.is_skull_stripped(self.working, self.head):
+                return soft, "foreground", "skull-stripped scan: the brain is its foreground"
+            if brain.is_head(self.working, self.head):
+                return brain.template_brain(self.working, self.head), "template", ""
+            return soft, "body", "the scan is not a head: no brain prior, the body is used"
+        return soft, "body", body_note(organ, "MR")
