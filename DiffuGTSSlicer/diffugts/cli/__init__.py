@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import DiffuGTSError
 from ..progress import MODES
-from . import attention, batch, data, evaluate, info, inpaint, segment, serve, train, weights
+from . import attention, batch, data, evaluate, info, inpaint, organs, segment, serve, train, weights
 
 # Each module has register(subparsers), which adds its subcommand(s) with a `func` default.
-COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, batch, serve, train, evaluate]
+COMMAND_MODULES = [info, data, weights, inpaint, attention, segment, batch, serve, train, evaluate, organs]
 
 
 def build_parser() -> argparse.ArgumentParser:
