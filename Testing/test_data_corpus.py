@@ -287,6 +287,17 @@ def test_bad_cases_are_left_out_with_the_reason(tmp_path: Path) -> None:
     assert excluded["broken"].startswith("cannot be used:")
 
 
+def test_a_ct_not_in_hounsfield_units_is_left_out(tmp_path: Path) -> None:
+    """8-bit or offset CT (no value below 0: no air, no fat) would teach an HU model wrong intensities."""
+    hu = scan(tmp_path, "hu", 15)
+    write_volume(hu.like((hu.array.astype(np.int32) + 1024).astype(np.uint16)), tmp_path / "offset.nii.gz")
+    manifest = write_manifest(tmp_path, [{"case_id": "hu", "image": "hu.nii.gz"},
+                                         {"case_id": "offset", "image": "offset.nii.gz"}])
+    build_corpus(tmp_path / "corpus", [manifest])
+    assert list(corpus_rows(tmp_path / "corpus")) == ["hu"]
+    assert excluded_rows(tmp_path / "corpus")["offset"].startswith("CT intensities are not Hounsfield units")
+
+
 def test_a_missing_or_unknown_source_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     for source in (tmp_path / "absent.csv", tmp_path / "notes.txt", tmp_path):

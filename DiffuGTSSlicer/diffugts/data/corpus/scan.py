@@ -41,6 +41,9 @@ class Scan:
         return Exclusion(self.case_id, self.row.source_dataset, str(self.row.image), self.licence, reason)
 
 
+NOT_HU_MINIMUM = 0.0  # a CT with nothing below this has no air or fat in HU: rescaled (8-bit) or offset values
+
+
 def scan_rows(rows: list[SourceRow], excluded: list[Exclusion], progress: ProgressCallback) -> list[Scan]:
     """First pass: fingerprint every image and look for the demo case in it; unreadable cases are left out."""
     demo = to_ras(read_volume(DEMO_IMAGE))[0].array
@@ -53,6 +56,11 @@ def scan_rows(rows: list[SourceRow], excluded: list[Exclusion], progress: Progre
             excluded.append(row.excluded(f"cannot be used: {error}"))
             continue
         image = loaded.image
+        if loaded.modality == "CT" and float(image.array.min()) >= NOT_HU_MINIMUM:
+            excluded.append(row.excluded(f"CT intensities are not Hounsfield units (lowest value "
+                                         f"{float(image.array.min()):g}; air is about -1000 HU): "
+                                         "unusable by models that read HU"))
+            continue
         contains_demo = find_block(demo, image.array) is not None
         scans.append(Scan(row, fingerprint(image), image.grid, loaded.modality, loaded.mask is not None,
                           loaded.organs is not None, contains_demo, row.case.licence,
