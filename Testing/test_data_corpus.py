@@ -247,6 +247,20 @@ def test_patients_are_split_deterministically_whatever_the_order(tmp_path: Path)
     assert [r["split"] for r in corpus_rows(tmp_path / "seeded").values()] != [r["split"] for r in rows]
 
 
+def test_a_designated_validation_patient_takes_its_familys_validation_place(tmp_path: Path, capsys) -> None:
+    ct, mr = split_manifests(tmp_path)
+    build_corpus(tmp_path / "ranked", [ct, mr])
+    ranked = {r["patient"]: r["split"] for r in corpus_rows(tmp_path / "ranked").values()}
+    chosen = next(p for p, s in sorted(ranked.items()) if p.startswith("ct") and s == "train")
+    build_corpus(tmp_path / "designated", [ct, mr], validation_patients=[chosen])
+    designated = {r["patient"]: r["split"] for r in corpus_rows(tmp_path / "designated").values()}
+    assert [p for p, s in designated.items() if p.startswith("ct") and s == "validation"] == [chosen]
+    assert {p: s for p, s in designated.items() if p.startswith("mr")} == \
+        {p: s for p, s in ranked.items() if p.startswith("mr")}
+    assert main(["data", "corpus", "--out", str(tmp_path / "bad"), str(ct), "--validation-patient", "nobody"]) == 2
+    assert "--validation-patient names nobody, which is no patient" in capsys.readouterr().err
+
+
 def test_the_demo_case_is_never_in_the_corpus_even_renamed_or_inside_a_larger_scan(tmp_path: Path) -> None:
     shutil.copy(DEMO_IMAGE, tmp_path / "chest_ct_0001.nii.gz")
     demo = read_volume(DEMO_IMAGE)

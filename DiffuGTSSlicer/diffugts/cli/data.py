@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="share of patients per modality family (CT, MR) in validation (default 0.25; at "
                              "least one patient once a family has two)")
     corpus.add_argument("--seed", type=int, default=0, help="salt of the patient ranking: another seed, another split")
+    corpus.add_argument("--validation-patient", action="append", default=[], metavar="ID", dest="validation_patients",
+                        help="put this patient in validation whatever its rank (repeatable); counts towards the "
+                             "validation share of its family")
     corpus.set_defaults(func=run_corpus)
 
     synth = commands.add_parser(
@@ -168,7 +171,8 @@ def run_corpus(args: argparse.Namespace) -> int:
                                 hint="For example --licence-of scans/=\"CC BY 4.0\".")
         licence_of[folder.strip()] = text.strip()
     result = build_corpus(args.out, args.sources, licence=args.licence, validation_fraction=args.validation_fraction,
-                          seed=args.seed, licence_of=licence_of, progress=for_mode(args.progress))
+                          seed=args.seed, licence_of=licence_of, validation_patients=args.validation_patients,
+                          progress=for_mode(args.progress))
     if result.excluded:
         print(f"left out {len(result.excluded)} image(s) (also in {args.out}/excluded.csv):")
         for exclusion in result.excluded:

@@ -43,7 +43,7 @@ class CorpusResult:
 
 def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str = "permissive",
                  validation_fraction: float = 0.25, seed: int = 0, licence_of: dict[str, str] | None = None,
-                 progress: ProgressCallback = silent) -> CorpusResult:
+                 validation_patients: Sequence[str] = (), progress: ProgressCallback = silent) -> CorpusResult:
     """Build (or bring up to date) the corpus in ``out``; see the module docstring."""
     if not sources:
         raise DiffuGTSError("no SOURCE given", hint="Name at least one manifest .csv or dataset folder.")
@@ -74,8 +74,14 @@ def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str
     if licence == "permissive":
         kept = _permissive_only(kept, excluded)
     written, file_counts = _write(kept, folder, progress)
+    known = {s.row.patient for s in kept} | {patients.find(s.row.patient) for s in kept}
+    unknown = sorted(set(validation_patients) - known)
+    if unknown:
+        raise DiffuGTSError(f"--validation-patient names {', '.join(unknown)}, which is no patient of the corpus",
+                            hint="Use ids from the patient column of corpus.csv (or a case id when the source has "
+                                 "no patient column).")
     splits = split_patients(((patients.find(s.row.patient), family(s.modality)) for s in kept),
-                            validation_fraction, seed)
+                            validation_fraction, seed, {patients.find(p) for p in validation_patients})
     table = sorted((_corpus_row(s, patients.find(s.row.patient), splits, written) for s in kept),
                    key=lambda r: r["case_id"])
     excluded.sort(key=lambda e: (e.case_id, e.source_file))
@@ -84,6 +90,7 @@ def build_corpus(out: str | Path, sources: Sequence[str | Path], *, licence: str
     removed = folder.remove_unlisted({r[key] for r in table for key in ("image", "tumor_mask", "organs") if r[key]})
     summary = _summary(paths, licence, validation_fraction, seed, licences, table, excluded, duplicates, links,
                        notes, file_counts, removed)
+    summary["settings"]["validation_patients"] = sorted(set(validation_patients))
     with atomic_output(folder.root / CORPUS_JSON) as temp:
         temp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return CorpusResult(table, excluded, summary)
