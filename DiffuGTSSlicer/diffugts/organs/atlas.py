@@ -78,11 +78,11 @@ class Registered:
 class AtlasPriors:
     """Registers the atlases to one scan once, then gives any organ's probability on the working grid."""
 
-    def __init__(self, image: Volume, chosen: tuple[Atlas, ...] | None = None) -> None:
+    def __init__(self, image: Volume, chosen: tuple[Atlas, ...]) -> None:
         working = working_image(image, REGISTRATION_MM, -1024.0)
         self._body = _foreground(working)
         self.working = sitk.Clamp(working, sitk.sitkFloat32, *HU_RANGE)
-        self._chosen = atlases("CT") if chosen is None else chosen
+        self._chosen = chosen
         self._registered: list[Registered] | None = None
 
     def registered(self) -> list[Registered]:

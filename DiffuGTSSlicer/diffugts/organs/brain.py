@@ -2,7 +2,7 @@
 
 A skull-stripped scan is told from a head with skull by its foreground (Otsu, largest component, holes
 filled): a stripped brain holds :data:`BRAIN_ML` mL and fits in a box of :data:`BRAIN_BOX_MM` mm on every
-axis. Then the brain is that foreground (method "foreground"); otherwise the shipped MNI152 2009a template
+axis. Then the brain is everything above its background (method "foreground"); otherwise the shipped MNI152 2009a template
 (skull-stripped, so its voxels above 0 are the brain) is registered to the scan (similarity, then affine)
 and its warped brain is the prior (method "template"). The start lines the template's top up with the
 head's top less :data:`SCALP_MM` (a head scan often goes down to the neck, which would pull a centre of
@@ -27,12 +27,27 @@ BRAIN_BOX_MM = 210.0
 HEAD_BOX_MM = 260.0
 SCALP_MM = 12.0
 TEMPLATE_SOFTEN_MM = 2.0
+STRIPPED_LEVEL = 0.1  # of the 99th percentile above the background
 
 
 def foreground(working: sitk.Image) -> np.ndarray:
     """The MR foreground (head or body): Otsu, largest component, filled in 3D and slice by slice."""
     mask = body_mask(as_volume(working, "MR"))
     return np.stack([ndimage.binary_fill_holes(plane) for plane in mask])
+
+
+def stripped_brain(working: sitk.Image) -> np.ndarray:
+    """A skull-stripped scan's brain: everything above its zeroed background (dark CSF too), filled.
+
+    Otsu, which finds the head, would cut sulcal CSF and dark grey matter off a brain."""
+    array = sitk.GetArrayViewFromImage(working)
+    low = float(array.min())
+    above = array > low + STRIPPED_LEVEL * (float(np.percentile(array, 99)) - low)
+    labels, count = ndimage.label(above)
+    if count == 0:
+        return above
+    largest = labels == 1 + int(np.argmax(ndimage.sum_labels(above, labels, range(1, count + 1))))
+    return np.stack([ndimage.binary_fill_holes(plane) for plane in ndimage.binary_fill_holes(largest)])
 
 
 def _box_mm(working: sitk.Image, mask: np.ndarray) -> list[float]:

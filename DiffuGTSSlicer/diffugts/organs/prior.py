@@ -10,7 +10,7 @@ A user's organ mask always wins (:func:`user_prior`, method "user").
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from ..io import Volume
 from . import brain, ct_rules
-from .atlas import AtlasPriors, atlas_organs
+from .atlas import AtlasPriors, atlas_organs, atlases
 from .grid import as_volume, like_working, to_input_grid, working_image
 
 RULE_MM = 3.0
@@ -47,11 +47,14 @@ def organ_prior(image: Volume, organ: str, *, modality: str | None = None) -> Or
     return organ_priors(image, [organ], modality=modality)[0]
 
 
-def organ_priors(image: Volume, organs: Sequence[str], *, modality: str | None = None) -> list[OrganPrior]:
-    """Priors for several organs of one image; atlas registrations are shared between them."""
+def organ_priors(image: Volume, organs: Sequence[str], *, modality: str | None = None,
+                 exclude_patients: Collection[str] = ()) -> list[OrganPrior]:
+    """Priors for several organs of one image; atlas registrations are shared between them.
+
+    ``exclude_patients``: atlases of these patients are not used (leave-one-patient-out evaluation)."""
     start = time.perf_counter()
     kind = "CT" if (modality or image.modality).upper().startswith("CT") else "MR"
-    builder = _CtPriors(image) if kind == "CT" else _MrPriors(image)
+    builder = _CtPriors(image, exclude_patients) if kind == "CT" else _MrPriors(image)
     results = []
     for organ in organs:  # each organ's seconds include the shared work it was the first to need
         probability, method, note = builder.make(" ".join(organ.lower().split()))
@@ -75,8 +78,9 @@ def body_note(organ: str, kind: str) -> str:
 
 
 class _CtPriors:
-    def __init__(self, image: Volume) -> None:
+    def __init__(self, image: Volume, exclude_patients: Collection[str]) -> None:
         self.image = image
+        self.chosen = tuple(a for a in atlases("CT") if a.patient not in exclude_patients)
         self._working: sitk.Image | None = None
         self._atlas: AtlasPriors | None = None
 
@@ -91,7 +95,7 @@ class _CtPriors:
             return self._rule(organ), "rule", ""
         if organ in atlas_organs():
             if self._atlas is None:
-                self._atlas = AtlasPriors(self.image)
+                self._atlas = AtlasPriors(self.image, self.chosen)
             probability = self._atlas.probability(organ)
             seen = float(sitk.GetArrayViewFromImage(probability).max()) >= 0.5
             return probability, "atlas", "" if seen else f"the atlases place no {organ} inside this field of view"
@@ -110,7 +114,8 @@ class _MrPriors:
             return soft, "foreground", ""
         if organ == "brain":
             if brain.is_skull_stripped(self.working, self.head):
-                return soft, "foreground", "skull-stripped scan: the brain is its foreground"
+                brain_mask = ct_rules.soften(brain.stripped_brain(self.working))
+                return like_working(brain_mask, self.working), "foreground", "skull-stripped scan: the brain is its foreground"
             if brain.is_head(self.working, self.head):
                 return brain.template_brain(self.working, self.head), "template", ""
             return soft, "body", "the scan is not a head: no brain prior, the body is used"
