@@ -179,6 +179,19 @@ def test_cli_phantom_split_labels_seen_and_unseen(tmp_path, capsys):
     assert main(args) == 0 and "0 cases evaluated now" in capsys.readouterr().out  # phantoms and rows reused
 
 
+def test_cli_split_labels_a_datasets_cases_seen_and_unseen(tmp_path, capsys):
+    manifest = write_phantom_set(tmp_path / "set", 2, ["liver tumor", "pancreatic tumor"], ["CT"], 32, seed=3)
+    out = tmp_path / "labelled"
+    args = ["--progress", "none", "evaluate", str(manifest), "--split", "organs-a", "--methods", "intensity-outlier",
+            "--out", str(out)]
+    assert main(args) == 0
+    assert {row["category"]: row["split"] for row in read_rows(out / CASES_CSV)} == \
+        {"liver tumor": "seen", "pancreatic tumor": "unseen"}
+    assert "| unseen | intensity-outlier |" in (out / SUMMARY_MD).read_text()
+    assert main(["evaluate", "--phantom-split", "organs-a", "--split", "organs-b", "--out", str(tmp_path / "x")]) == 2
+    assert "--split labels a DATASET" in capsys.readouterr().err
+
+
 def test_segmenter_predictor_gives_both_methods_from_one_call_and_skips_mr(tmp_path):
     from diffugts.evaluation.predictors import ATTENTION_ONLY, DIFFUGTS, SegmenterPredictor
     from diffugts.segment import PRESETS, Segmenter

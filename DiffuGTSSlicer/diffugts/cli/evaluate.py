@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--phantom-split", metavar="SPLIT",
                         help="instead of DATASET: phantoms of a zero-shot split's seen and unseen categories "
                         "(CT) plus healthy negatives, written to OUT/phantoms (reused when there)")
+    parser.add_argument("--split", metavar="SPLIT",
+                        help="label a DATASET's cases seen or unseen by this zero-shot split (diffugts data splits), "
+                        "so the summary has seen and unseen rows")
     parser.add_argument("--n", type=positive_int, default=4, help="phantoms per category (default 4)")
     parser.add_argument("--size", type=positive_int, default=64, help="phantom size in voxels (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="phantom set seed (default 0)")
@@ -53,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if (args.dataset is None) == (args.phantom_split is None):
         raise DiffuGTSError("give either a DATASET or --phantom-split SPLIT",
                             hint="For example: diffugts evaluate data/manifest.csv --out results.")
+    if args.split and args.phantom_split:
+        raise DiffuGTSError("--split labels a DATASET; --phantom-split already names the split of its phantoms")
     progress = for_mode(args.progress)
     out = output_folder(args.out, OUTPUT_NAMES)
-    split = zero_shot_split(args.phantom_split) if args.phantom_split else None
-    dataset = Path(args.dataset) if split is None else out / PHANTOM_FOLDER / "manifest.csv"
-    if split is None:
+    split_name = args.phantom_split or args.split
+    split = zero_shot_split(split_name) if split_name else None
+    dataset = out / PHANTOM_FOLDER / "manifest.csv" if args.phantom_split else Path(args.dataset)
+    if not args.phantom_split:
         layout = args.layout or detect_layout(dataset)
         cases = read_dataset(dataset, layout)  # bad paths and layouts fail here, before any model loads
     else:
@@ -76,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
         dataset=str(dataset.resolve()), layout=layout,
         methods=tuple(m for predictor in predictors for m in predictor.methods),
         quality=args.quality if segmenter_methods else None, models=models, phantom_split=args.phantom_split,
-        phantoms={"n": args.n, "size": args.size, "seed": args.seed} if split else {})
+        split=args.split,
+        phantoms={"n": args.n, "size": args.size, "seed": args.seed} if args.phantom_split else {})
     check_run_folder(out, settings)  # a folder of another run is refused before phantoms are written
-    if split is not None:
+    if args.phantom_split:
         cases = read_dataset(phantom_set(split, out, args.n, args.size, args.seed, progress), layout)
     outcome = evaluate(cases[: args.limit], predictors, out, settings, split=split, progress=progress)
     print((out / "summary.md").read_text(encoding="utf-8"))

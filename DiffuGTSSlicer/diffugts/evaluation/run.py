@@ -42,11 +42,13 @@ class RunSettings:
     quality: str | None = None  # Segmenter preset; None when no Segmenter method runs
     models: dict[str, object] = field(default_factory=dict)
     phantom_split: str | None = None
+    split: str | None = None  # the zero-shot split that labels a dataset's cases seen or unseen
     phantoms: dict[str, int] = field(default_factory=dict)  # n per category, size, seed
 
     @property
     def title(self) -> str:
         what = f"phantom zero-shot split {self.phantom_split}" if self.phantom_split else self.dataset
+        what += f", zero-shot split {self.split}" if self.split else ""
         return f"{what}, {self.quality} preset" if self.quality else what
 
     def to_dict(self) -> dict:
