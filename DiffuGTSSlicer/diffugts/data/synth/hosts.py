@@ -1,9 +1,9 @@
 """Host scans for synthesized tumors: the corpus's tumor-free cases, and the region each category grows in.
 
 The region is the host's own organ map when it has the organ; else the organ prior of diffugts.organs
-(skipped when it only has the body to offer); the body regions without an organ label are derived here:
-"fat" (CT -190..-30 HU, MR the bright quarter of the body) and "breast" (the front of the chest, within
-BREAST_DEPTH_MM of the skin).
+(skipped when it only has the body to offer, or, on CT, when the region's median HU is not the organ's); the
+body regions without an organ label are derived here: "fat" (CT -190..-30 HU, MR the bright quarter of the
+body) and "breast" (the front of the chest, within BREAST_DEPTH_MM of the skin).
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ FAT_HU = (-190.0, -30.0)
 MR_FAT_QUANTILE = 0.75
 ANTERIOR_FRACTION = 0.35  # the breast region is the front this fraction of the body's depth
 NEAR_MM = 25.0
+# CT: the median HU an organ prior's region must have to be believed (a prior registered onto a scan that does
+# not show the organ lands on whatever is there)
+CT_ORGAN_HU = {"liver": (0, 250), "kidney": (0, 300), "pancreas": (-20, 250), "spleen": (0, 250),
+               "muscle": (-20, 150), "lung": (-1000, -500), "bone": (100, 1500), "brain": (0, 90),
+               "colon": (-1000, 200)}
 # the body regions (words of the corpus's body_region) where each host organ can be: only these are asked
 # for an organ prior, since a registration of a liver atlas onto a brain answers nothing useful
 REGION_WORDS = {
@@ -100,8 +105,13 @@ def _find_region(host: Host, organ: str) -> tuple[np.ndarray, str] | None:
     if prior.method == "body":
         return None
     mask = prior.mask().array > 0
-    return (mask, f"organ prior ({prior.method})") if mask.sum() * host.image.voxel_volume_ml >= MIN_ORGAN_ML \
-        else None
+    if mask.sum() * host.image.voxel_volume_ml < MIN_ORGAN_ML:
+        return None
+    if host.case.modality == "CT" and organ in CT_ORGAN_HU:
+        low, high = CT_ORGAN_HU[organ]
+        if not low <= float(np.median(host.image.array[mask])) <= high:
+            return None
+    return mask, f"organ prior ({prior.method})"
 
 
 def near(host: Host, organ: str, mask: np.ndarray) -> np.ndarray:

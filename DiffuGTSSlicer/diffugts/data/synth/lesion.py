@@ -19,6 +19,7 @@ MIN_STATS_VOXELS = 30
 DECAY_RADII = 1.0  # the mass effect decays over about one lesion radius outside it
 CALCIFIED_FRACTION = 0.06  # the share of a calcified lesion's volume in spots
 MR_BACKGROUND_QUANTILE = 0.01
+EDEMA_FADE_MM = 4.0  # edema fades into the tissue over a few mm, unlike a tumor's edge
 
 
 @dataclass
@@ -94,7 +95,8 @@ def _compose(rng: np.random.Generator, image: Volume, region: np.ndarray, modali
     if edema is not None:
         drawn[EDEMA] = _draw(rng, looks[EDEMA], organ_value, background, modality)
         q_edema = edema.q(crop.x, crop.y, crop.z)
-        edema_fraction = occupancy(q_edema, 1.0, crop.distance / np.maximum(q_edema, 1e-3), crop.extent)
+        edema_fraction = occupancy(q_edema, 1.0, crop.distance / np.maximum(q_edema, 1e-3),
+                                   crop.extent + np.float32(EDEMA_FADE_MM))
         edema_fraction *= moved_region
         surroundings = _with_edema(moved, edema_fraction, drawn[EDEMA], organ_value, background, modality)
     blended = (1 - tumor) * surroundings + tumor * values
@@ -120,14 +122,15 @@ def _compose(rng: np.random.Generator, image: Volume, region: np.ndarray, modali
 
 def _host_statistics(image: Volume, region: np.ndarray, crop, host: np.ndarray, host_region: np.ndarray,
                      shape: LesionShape, modality: str) -> tuple[float, float, float]:
-    """The host organ's local median and noise SD (around the lesion, before it), and the MR background level."""
+    """The host organ's median and noise SD around the lesion (before it; the whole organ when too little of it
+    is near), and the MR background level."""
     local = host_region & (crop.distance <= 3 * shape.radius + 10)
     if local.sum() >= MIN_STATS_VOXELS:
-        organ_value = float(np.median(host[local]))
-        organ_sd = noise_sd(host, host_region)
+        organ_value, organ_sd = float(np.median(host[local])), noise_sd(host, host_region)
     else:
-        organ_value = float(np.median(image.array[region]))
-        organ_sd = noise_sd(image.array[crop.block].astype(np.float32), host_region | local)
+        organ_value, organ_sd = float(np.median(image.array[region])), 0.0
+    if organ_sd == 0.0:
+        organ_sd = noise_sd(image.array, region)
     background = 0.0 if modality == "CT" else float(np.quantile(image.array, MR_BACKGROUND_QUANTILE))
     return organ_value, organ_sd, background
 

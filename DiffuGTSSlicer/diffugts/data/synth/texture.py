@@ -1,5 +1,5 @@
-"""Texture matched to the host: its noise measured as the robust SD of a high-pass, and filtered noise that
-has the same high-pass SD, plus a smooth heterogeneity field for tumors that are not uniform."""
+"""Texture matched to the host: its noise measured as a robust SD of a high-pass, and filtered noise that has
+the same high-pass SD, plus a smooth heterogeneity field for tumors that are not uniform."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 MAD_TO_SD = 1.4826
+QUARTILE_TO_SD = 1 / 0.3186  # the lower quartile of |x| for a normal x is 0.3186 SD
 HIGH_PASS_SIGMA_VOXELS = 1.0  # the high-pass is the image minus its Gaussian blur of this width
 NOISE_SIGMA_VOXELS = 0.6  # the synthetic noise's correlation: scanners' noise is correlated over about a voxel
 HETEROGENEITY_MM = 3.0  # the scale of the smooth tumor texture
@@ -19,14 +20,16 @@ def high_pass(values: np.ndarray) -> np.ndarray:
 
 
 def noise_sd(values: np.ndarray, region: np.ndarray) -> float:
-    """The noise SD inside ``region`` (1.4826 x MAD of the high-pass over its interior)."""
+    """The noise SD inside ``region``: the lower quartile of the high-pass's absolute deviation over its interior,
+    scaled to an SD. Edges (grey/white matter, gas in bowel) widen the upper tail, so the lower quartile
+    measures the noise where a median (MAD) would already count the anatomy."""
     interior = ndimage.binary_erosion(region, iterations=1)
     if interior.sum() < MIN_VOXELS:
         interior = region
     if interior.sum() < MIN_VOXELS:
         return 0.0
     detail = high_pass(values.astype(np.float32))[interior]
-    return float(MAD_TO_SD * np.median(np.abs(detail - np.median(detail))))
+    return float(QUARTILE_TO_SD * np.quantile(np.abs(detail - np.median(detail)), 0.25))
 
 
 def matched_noise(rng: np.random.Generator, shape: tuple[int, ...], target_sd: float) -> np.ndarray:
