@@ -155,7 +155,7 @@ def test_lungs_on_a_real_ct_crop(train_data):
     crop = Volume(image.array[top], image.spacing, image.grid.ijk_to_lps[:3] @ [0, 0, 80, 1], image.direction,
                   modality="CT")
     lungs = organ_prior(crop, "lung").mask().array > 0
-    assert dice(lungs, _ts_labels(train_data, "ts_example_ct")[top] == LABEL_OF["lung"]) > 0.85  # measured 0.93
+    assert dice(lungs, _ts_labels(train_data, "ts_example_ct")[top] == LABEL_OF["lung"]) > 0.8  # measured 0.90
 
 
 @pytest.mark.slow
