@@ -39,8 +39,8 @@ def _ct(seed: int, shape=(24, 40, 40)) -> np.ndarray:
 
 
 def _row(corpus: Path, case_id: str, *, split="train", modality="CT", tumor="no", licence_class="permissive",
-         with_mask: bool = True, seed: int = 0) -> dict[str, str]:
-    image = Volume(_ct(seed), (3.0, 3.0, 3.0), (0.0, 0.0, 0.0), np.eye(3), modality=modality)
+         with_mask: bool = True, seed: int = 0, offset: float = 0.0) -> dict[str, str]:
+    image = Volume(_ct(seed) + offset, (3.0, 3.0, 3.0), (0.0, 0.0, 0.0), np.eye(3), modality=modality)
     write_volume(image, corpus / "images" / f"{case_id}.nii.gz")
     mask = ""
     if tumor == "yes" and with_mask:
@@ -71,6 +71,7 @@ def corpus(tmp_path) -> Path:
             _row(folder, "maybe_lesion", tumor="unknown", seed=3),
             _row(folder, "no_mask", tumor="yes", with_mask=False),
             _row(folder, "held_out", split="validation", seed=4), _row(folder, "mr", modality="MR-T1", seed=5),
+            _row(folder, "not_hu", seed=8, offset=1024.0),  # a CT stored as unsigned values: no air below 0
             _row(folder, "nc_mr", modality="MR-T1", licence_class="non-commercial", seed=6)]
     return _write_corpus(folder, rows)
 
@@ -89,10 +90,13 @@ def _train_config(tmp_path: Path, **changes) -> Path:
 
 def test_corpus_source_takes_train_ct_permissive_tumor_free_regions_only(corpus):
     rows = training_rows(corpus)
-    assert sorted(r.case_id for r in rows) == ["healthy", "tumor"]  # not unknown, unmasked, validation or MR
+    assert sorted(r.case_id for r in rows) == ["healthy", "not_hu", "tumor"]  # not unknown, unmasked, validation, MR
+    said = []
     volumes = load_sources({"sources": [{"kind": "corpus", "split": "train", "modality": "CT", "mask_margin_vox": 1}]},
-                           tiny_config(), corpus_dir=corpus)
+                           tiny_config(), corpus_dir=corpus, log=said.append)
+    assert said == ["corpus case not_hu left out: not in Hounsfield units (no value below 0: no air or fat)"]
     by_name = {v.name: v for v in volumes}
+    assert sorted(by_name) == ["healthy", "tumor"]
     assert by_name["healthy"].allowed.all()
     tumor = by_name["tumor"]
     # lesion voxels k 10:14, j/i 18:22 at 3 mm -> model grid 4 mm, plus a 1-voxel margin: all kept out

@@ -29,7 +29,7 @@ from ..io import atomic_output
 from ..progress import ProgressCallback, silent
 from ..training import ResumableRun
 from .config import CONFIG_DIR
-from .train_data import TrainingVolume, corpus_rows, image_batch, load_sources, sample_corner
+from .train_data import TrainingVolume, corpus_rows, fitted_patch, image_batch, load_sources, sample_corner
 
 DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "train_demo_ct.json"
 LOG_NAME = "losses.jsonl"
@@ -143,16 +143,21 @@ def _latents(backbone, volumes: list[TrainingVolume]) -> tuple[list[TrainingVolu
 
 
 def _latent_batch(rng, latents: list[TrainingVolume], bodies: list[np.ndarray], lpatch, batch: int,
-                  body_fraction: float, scale_factor: float) -> torch.Tensor:
-    out = []
+                  body_fraction: float, scale_factor: float, multiple: int) -> torch.Tensor:
+    """Random latent patches of one latent volume (thin ones give thin patches, as in ``image_batch``)."""
+    out: list[np.ndarray] = []
     while len(out) < batch:
-        index = int(rng.integers(len(latents)))
-        lv = latents[index]
+        if not out:  # a volume where no window fits is given up for another
+            index = int(rng.integers(len(latents)))
+            lv = latents[index]
+            shape = fitted_patch(lpatch, lv.allowed.shape, multiple)
         body = bodies[index] if rng.random() < body_fraction else None
-        corner = sample_corner(rng, lv.allowed, lpatch, body=body)
-        if corner is not None:
-            window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, lpatch)])]
-            pads = [(0, 0)] + [(0, p - w) for p, w in zip(lpatch, window.shape[1:])]
+        corner = sample_corner(rng, lv.allowed, shape, body=body)
+        if corner is None:
+            out = []
+        else:
+            window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, shape)])]
+            pads = [(0, 0)] + [(0, p - w) for p, w in zip(shape, window.shape[1:])]
             out.append(np.pad(window, pads, mode="edge"))
     return torch.from_numpy(np.stack(out).astype(np.float32)) * scale_factor
 
@@ -164,6 +169,7 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     """Train (or continue) VAE then UNet as the config says; write training.json (and, once both stages are
     done, the safetensors files) into ``out_dir``."""
     from .checkpoint import save_safetensors
+    from .grid import size_multiple
     from .registry import build_backbone, get_config
 
     budget = Budget(time_limit_s)
@@ -178,7 +184,7 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     data_dir = None if data_dir is None else Path(data_dir)
     corpus_dir = None if corpus_dir is None else Path(corpus_dir)
     started = time.time()
-    volumes = load_sources(train, config, data_dir=data_dir, corpus_dir=corpus_dir)
+    volumes = load_sources(train, config, data_dir=data_dir, corpus_dir=corpus_dir, log=log)
     log(f"data: {len(volumes)} volumes on the {config.spacing_mm} mm model grid: "
         + ", ".join(f"{v.name} {v.image.shape} ({v.allowed.mean():.0%} usable)" for v in volumes))
     data = [{"name": v.name, "shape": list(v.image.shape), "usable_fraction": round(float(v.allowed.mean()), 3),
@@ -201,7 +207,8 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     patch = tuple(spec.get("patch", config.patch_size))
 
     def vae_loss(rng: np.random.Generator) -> tuple[torch.Tensor, float]:
-        x = image_batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)))
+        x = image_batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)),
+                        multiple=config.latent_downsample)
         reconstruction, z_mu, z_sigma = ae(x)
         kl = 0.5 * torch.mean(z_mu.pow(2) + z_sigma.pow(2) - torch.log(z_sigma.pow(2) + 1e-12) - 1)
         l1 = F.l1_loss(reconstruction, x)
@@ -225,12 +232,13 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
         scale_factor = float(saved_scale)
         backbone.scale_factor = scale_factor
         lpatch = tuple(p // config.latent_downsample for p in spec.get("patch", config.patch_size))
+        unet_multiple = size_multiple(config) // config.latent_downsample
         cond = backbone.default_conditioning("ct")
         scheduler = backbone.scheduler
 
         def unet_loss(rng: np.random.Generator) -> tuple[torch.Tensor, None]:
             z = _latent_batch(rng, latents, bodies, lpatch, int(spec.get("batch", 4)),
-                              float(spec.get("body_fraction", 0.0)), scale_factor)
+                              float(spec.get("body_fraction", 0.0)), scale_factor, unet_multiple)
             noise = torch.randn_like(z)
             if config.is_rectified_flow:
                 t = scheduler.sample_timesteps(z)

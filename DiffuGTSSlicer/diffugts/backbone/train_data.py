@@ -31,16 +31,16 @@ class TrainingVolume:
     provenance: dict[str, str] = field(default_factory=dict)  # corpus rows: source, licence, sha256
 
 
-def load_sources(train: dict[str, Any], config, *, data_dir: Path | None = None,
-                 corpus_dir: Path | None = None) -> list[TrainingVolume]:
-    """Every source of a training config on the model grid."""
+def load_sources(train: dict[str, Any], config, *, data_dir: Path | None = None, corpus_dir: Path | None = None,
+                 log=print) -> list[TrainingVolume]:
+    """Every source of a training config on the model grid (``log`` says which corpus rows are left out)."""
     volumes = []
     for source in train["sources"]:
         kind = source.get("kind", "volume")
         if kind == "phantom":
             volumes.extend(_phantoms(source, config))
         elif kind == "corpus":
-            volumes.extend(_corpus_volumes(source, config, corpus_dir))
+            volumes.extend(_corpus_volumes(source, config, corpus_dir, log))
         elif kind == "volume":
             volumes.append(_volume(source, config, data_dir))
         else:
@@ -119,14 +119,26 @@ def training_rows(corpus_dir: Path | None, *, split: str = "train", modality: st
     return [row for row in rows if row.tumor == "no" or (row.tumor == "yes" and row.tumor_mask)]
 
 
-def _corpus_volumes(source: dict[str, Any], config, corpus_dir: Path | None) -> list[TrainingVolume]:
+def raw_units_problem(image: Volume) -> str | None:
+    """Why a CT's values are not Hounsfield units (nothing below 0: no air, no fat), or None."""
+    if image.modality.upper().startswith("CT") and float(image.array.min()) >= 0:
+        return "not in Hounsfield units (no value below 0: no air or fat)"
+    return None
+
+
+def _corpus_volumes(source: dict[str, Any], config, corpus_dir: Path | None, log) -> list[TrainingVolume]:
     out = []
     for row in training_rows(corpus_dir, split=source.get("split", "train"), modality=source.get("modality", "CT")):
+        image = row.load_image()
+        problem = raw_units_problem(image)
+        if problem:
+            log(f"corpus case {row.case_id} left out: {problem}")
+            continue
         tumor = row.load_tumor() if row.tumor == "yes" else None
         provenance = {"case_id": row.case_id, "patient": row.patient, "source_dataset": row.source_dataset,
                       "source_file": row.source_file, "licence": row.licence, "sha256": row.sha256}
         margin = int(source.get("mask_margin_vox", 4))
-        out.append(on_model_grid(row.load_image(), config, modality=row.modality, tumor=tumor, margin_vox=margin,
+        out.append(on_model_grid(image, config, modality=row.modality, tumor=tumor, margin_vox=margin,
                                  name=row.case_id, provenance=provenance))
     return out
 
@@ -150,17 +162,27 @@ def _patch(array: np.ndarray, corner, patch) -> np.ndarray:
     return np.pad(window, pads, mode="edge") if any(b for _, b in pads) else window
 
 
+def fitted_patch(patch, shape, multiple: int) -> tuple[int, ...]:
+    """The patch, shrunk (to a multiple of ``multiple``) along the axes where the volume is smaller: a thin
+    volume gives thin patches rather than patches padded with copies of its edge."""
+    return tuple(p if s >= p else max(multiple, s - s % multiple) for p, s in zip(patch, shape))
+
+
 def image_batch(rng: np.random.Generator, volumes: list[TrainingVolume], patch, batch: int, body_fraction: float = 0.0,
-                body_threshold: float = 0.3) -> torch.Tensor:
-    """Random patches; a ``body_fraction`` of them centred on tissue (value > ``body_threshold``, i.e.
-    above -400 HU for CT), so that training is not spent on air."""
+                body_threshold: float = 0.3, multiple: int = 1) -> torch.Tensor:
+    """Random patches of one volume (picked by its usable voxels); a ``body_fraction`` of them centred on
+    tissue (value > ``body_threshold``, i.e. above -400 HU for CT), so that training is not spent on air."""
     weights = np.array([v.allowed.sum() for v in volumes], dtype=float)
     weights /= weights.sum()
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < batch:
-        volume = volumes[int(rng.choice(len(volumes), p=weights))]
+        if not out:  # a volume where no window fits is given up for another
+            volume = volumes[int(rng.choice(len(volumes), p=weights))]
+            shape = fitted_patch(patch, volume.image.shape, multiple)
         body = volume.image > body_threshold if rng.random() < body_fraction else None
-        corner = sample_corner(rng, volume.allowed, patch, body=body)
-        if corner is not None:
-            out.append(_patch(volume.image, corner, patch))
+        corner = sample_corner(rng, volume.allowed, shape, body=body)
+        if corner is None:
+            out = []
+        else:
+            out.append(_patch(volume.image, corner, shape))
     return torch.from_numpy(np.stack(out)[:, None].astype(np.float32))

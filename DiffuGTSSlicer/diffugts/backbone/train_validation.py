@@ -27,14 +27,22 @@ def reconstruction_error(backbone, image: Volume, *, modality: str) -> dict[str,
 
 
 def validate(backbone, rows: list, *, modality: str) -> dict:
-    """Reconstruction error on each validation row and their mean (by case, not by voxel)."""
+    """Reconstruction error on each validation row and their mean (by case, not by voxel); a CT not in
+    Hounsfield units is listed and left out."""
+    from .train_data import raw_units_problem
+
     cases = []
     backbone.autoencoder.eval()
     with torch.no_grad():
         for row in rows:
-            figures = reconstruction_error(backbone, row.load_image(), modality=modality)
+            image = row.load_image()
+            problem = raw_units_problem(image)
+            if problem:
+                cases.append({"case_id": row.case_id, "left_out": problem})
+                continue
+            figures = reconstruction_error(backbone, image, modality=modality)
             cases.append({"case_id": row.case_id, "mae": round(figures["mae"], 2),
                           "body_voxels": figures["body_voxels"]})
-    maes = [c["mae"] for c in cases if np.isfinite(c["mae"])]
+    maes = [c["mae"] for c in cases if np.isfinite(c.get("mae", np.nan))]
     return {"metric": "VAE reconstruction mean absolute error inside the body (raw units: HU for CT)",
             "mae": round(float(np.mean(maes)), 2) if maes else None, "cases": cases}
