@@ -12,6 +12,7 @@ import pytest
 from geometry_cases import DIRECTIONS, world_points
 
 from diffugts.cli import main
+from diffugts.errors import InputError
 from diffugts.io import Volume, read_volume, write_volume
 from diffugts.organs import organ_for, organ_prior, organ_priors, user_prior
 from diffugts.organs.labels import LABEL_OF
@@ -66,6 +67,17 @@ def test_an_organ_without_a_prior_gets_the_body_and_a_note_saying_so():
     assert breast.method == "body"
     assert breast.note == "no prior for 'breast' on CT: the body is used"
     np.testing.assert_array_equal(breast.probability.array, body.probability.array)
+
+
+def test_a_blank_image_is_refused_and_a_single_slice_gets_the_body_for_atlas_organs():
+    blank = Volume(np.full((10, 20, 20), -1000, np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3), modality="CT")
+    with pytest.raises(InputError, match="constant"):
+        organ_prior(blank, "liver")
+    image, _ = phantom_ct("LPS")
+    one_slice = Volume(image.array[20:21], image.spacing, image.origin, image.direction, modality="CT")
+    prior = organ_prior(one_slice, "liver")
+    assert prior.method == "body" and "too small to register" in prior.note
+    assert prior.probability.grid == one_slice.grid
 
 
 def test_prompts_name_their_organ():

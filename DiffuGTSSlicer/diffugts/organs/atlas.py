@@ -1,9 +1,9 @@
 """CT organ priors by multi-atlas registration: each shipped labelled CT is registered to the scan, and the
 organ's warped, softened one-hot maps are averaged over the atlases that cover each voxel.
 
-The scan is resampled to :data:`REGISTRATION_MM` mm (HU clipped to :data:`HU_RANGE`; correlation metric), each atlas is
-registered to it (:func:`diffugts.organs.register.register`), and an organ's map is resampled through the
-transform and softened by a Gaussian of :data:`SOFTEN_MM`. Where no atlas reaches (outside every atlas's
+The scan is resampled to :data:`REGISTRATION_MM` mm (HU clipped to :data:`HU_RANGE`), each atlas is
+registered to it (:func:`diffugts.organs.register.register`, correlation metric), and an organ's map is
+resampled through the transform and softened by a Gaussian of :data:`SOFTEN_MM`. Where no atlas reaches (outside every atlas's
 field of view), the probability is 0. Atlases: atlases/atlases.json.
 """
 
@@ -69,7 +69,7 @@ def _foreground(image: sitk.Image) -> sitk.Image:
 
 @dataclass
 class Registered:
-    """An atlas registered to the scan's working grid: its transform and the organs it can give."""
+    """An atlas and the transform that maps the scan's working grid into it."""
 
     atlas: Atlas
     transform: sitk.Transform
@@ -86,6 +86,7 @@ class AtlasPriors:
         self._registered: list[Registered] | None = None
 
     def registered(self) -> list[Registered]:
+        """Each chosen atlas with its transform (registered on first use)."""
         if self._registered is None:
             self._registered = []
             for atlas in self._chosen:
@@ -105,7 +106,7 @@ class AtlasPriors:
             labels = _load(item.atlas.labels)
             one_hot = sitk.Cast(labels == LABEL_OF[organ], sitk.sitkFloat32)
             warped = sitk.Resample(one_hot, self.working, item.transform, sitk.sitkLinear, 0.0)
-            covered = sitk.Resample(one_hot * 0 + 1, self.working, item.transform, sitk.sitkLinear, 0.0)
+            covered = sitk.Resample(one_hot * 0 + 1, self.working, item.transform, sitk.sitkLinear, 0.0)  # its reach
             total += sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(warped, SOFTEN_MM))
             weight += sitk.GetArrayFromImage(covered)
         probability = np.where(weight > 0.5, total / np.maximum(weight, 1e-6), 0.0)

@@ -20,7 +20,7 @@ def working_image(image: Volume, spacing_mm: float, background: float) -> sitk.I
     source.SetSpacing(image.spacing)
     source.SetOrigin(image.origin)
     source.SetDirection(image.direction.ravel().tolist())
-    factors = [max(1, int(spacing_mm // s)) for s in image.spacing]
+    factors = [max(1, min(n, int(spacing_mm // s))) for s, n in zip(image.spacing, image.size)]
     if max(factors) > 1:
         source = sitk.BinShrink(source, factors)  # averages whole blocks: anti-aliased and fast
     corners = np.array([[i, j, k, 1.0] for i in (-0.5, image.size[0] - 0.5) for j in (-0.5, image.size[1] - 0.5)

@@ -21,10 +21,12 @@ from ..io import Volume
 from . import brain, ct_rules
 from .atlas import AtlasPriors, atlas_organs, atlases
 from .grid import as_volume, like_working, to_input_grid, working_image
+from .register import registrable
 
 RULE_MM = 3.0
 MR_MM = 3.0
 CT_AIR = -1024.0
+TOO_SMALL = "the image is too small to register an atlas to"
 
 
 @dataclass
@@ -53,6 +55,9 @@ def organ_priors(image: Volume, organs: Sequence[str], *, modality: str | None =
 
     ``exclude_patients``: atlases of these patients are not used (leave-one-patient-out evaluation)."""
     start = time.perf_counter()
+    if not np.ptp(image.array):
+        raise InputError("the image is constant: no organ can be found in it", path=image.source,
+                         hint="Check that the right file was given (not an empty or blank volume).")
     kind = "CT" if (modality or image.modality).upper().startswith("CT") else "MR"
     builder = _CtPriors(image, exclude_patients) if kind == "CT" else _MrPriors(image)
     results = []
@@ -96,6 +101,8 @@ class _CtPriors:
         if organ in atlas_organs():
             if self._atlas is None:
                 self._atlas = AtlasPriors(self.image, self.chosen)
+            if not registrable(self._atlas.working):
+                return self._rule("body"), "body", f"{TOO_SMALL}: no {organ} prior, the body is used"
             probability = self._atlas.probability(organ)
             seen = float(sitk.GetArrayViewFromImage(probability).max()) >= 0.5
             return probability, "atlas", "" if seen else f"the atlases place no {organ} inside this field of view"
@@ -114,8 +121,10 @@ class _MrPriors:
             return soft, "foreground", ""
         if organ == "brain":
             if brain.is_skull_stripped(self.working, self.head):
-                brain_mask = ct_rules.soften(brain.stripped_brain(self.working))
-                return like_working(brain_mask, self.working), "foreground", "skull-stripped scan: the brain is its foreground"
+                stripped = like_working(ct_rules.soften(brain.stripped_brain(self.working)), self.working)
+                return stripped, "foreground", "skull-stripped scan: the brain is its foreground"
+            if not registrable(self.working):
+                return soft, "body", f"{TOO_SMALL}: no brain prior, the body is used"
             if brain.is_head(self.working, self.head):
                 return brain.template_brain(self.working, self.head), "template", ""
             return soft, "body", "the scan is not a head: no brain prior, the body is used"

@@ -14,11 +14,19 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from ..io.itk_messages import captured_itk_messages
+
 BINS = 32
 SAMPLING = 0.25
 SEED = 7
 Z_STEP_MM = 8.0
 AFFINE_MIN_EXTENT_MM = 100.0
+MIN_VOXELS = 8  # per axis, on the registration grid: fewer cannot be registered (and smoothing needs 4)
+
+
+def registrable(image: sitk.Image) -> bool:
+    """Whether an image has enough voxels on every axis to be registered."""
+    return min(image.GetSize()) >= MIN_VOXELS
 
 
 def _centroid(mask: sitk.Image) -> np.ndarray:
@@ -104,6 +112,7 @@ def register(fixed: sitk.Image, moving: sitk.Image, fixed_fg: sitk.Image, moving
         method.SetShrinkFactorsPerLevel([2, 1])
         method.SetSmoothingSigmasPerLevel([1.0, 0.0])
         method.SetInitialTransform(stage, inPlace=True)
-        method.Execute(fixed, moving)
+        with captured_itk_messages():  # ITK's optimizer chatter is no use to a user
+            method.Execute(fixed, moving)
         transform = stage
     return transform
