@@ -16,7 +16,7 @@ from backbone_helpers import tiny_config, write_tiny_config
 from safetensors.torch import load_file
 
 from diffugts.backbone.train import train_backbone
-from diffugts.backbone.train_data import load_sources, training_rows
+from diffugts.backbone.train_data import TrainingVolume, image_batch, load_sources, training_rows
 from diffugts.backbone.train_validation import reconstruction_error
 from diffugts.cli import main
 from diffugts.errors import DiffuGTSError, InputError
@@ -107,6 +107,14 @@ def test_corpus_source_takes_train_ct_permissive_tumor_free_regions_only(corpus)
     assert tumor.provenance["licence"] == "CC BY 4.0" and tumor.provenance["sha256"].endswith("2")
 
 
+def test_a_thin_volume_gives_thin_patches_not_copies_of_its_edge():
+    thin = TrainingVolume("thin", np.random.default_rng(0).random((40, 40, 10), dtype=np.float32),
+                          np.ones((40, 40, 10), bool), (2.0, 2.0, 2.0))
+    batch = image_batch(np.random.default_rng(1), [thin], (32, 32, 32), 2, multiple=4)
+    assert batch.shape == (2, 1, 32, 32, 8)
+    assert len({float(batch[0, 0, :, :, z].sum()) for z in range(8)}) == 8  # no repeated slice
+
+
 def test_a_non_permissive_training_row_is_refused(tmp_path, corpus, capsys):
     rows = list(csv.DictReader((corpus / "corpus.csv").open()))
     rows.append(_row(corpus, "nc_ct", licence_class="non-commercial", seed=7))
@@ -174,6 +182,10 @@ def test_checkpoints_are_plain_tensors_and_another_config_is_refused(tmp_path, c
     state = torch.load(tmp_path / "out" / "vae_training_state.pt", weights_only=True)
     assert state["step"] == 1 and state["extra"]["seconds"] > 0
     assert load_file(str(tmp_path / "out" / "vae_checkpoint.safetensors"))
+
+    assert main(["--progress", "none", "train", "backbone", "--config", str(config), "--corpus", str(corpus),
+                 "--out", str(tmp_path / "out"), "--time-limit-s", "1"]) == 0
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["vae"]["steps"] >= 2
 
     other = _train_config(tmp_path, seed=6)
     code = main(["--progress", "none", "train", "backbone", "--config", str(other), "--corpus", str(corpus),
