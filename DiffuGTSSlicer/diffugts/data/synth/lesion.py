@@ -12,7 +12,7 @@ from .crop import crop_around, push_outward
 from .placement import Placement, place, region_depth
 from .recipes import (ABSOLUTE, CALCIFICATION, CORE, DELTA, EDEMA, RATIO, TUMOR, Level, Recipe, looks_for)
 from .shape import LesionShape, make_shape, occupancy
-from .texture import matched_noise, noise_sd, smooth_field
+from .texture import Noise, matched_noise, measure_noise, smooth_field
 
 ATTEMPTS = 6
 MIN_STATS_VOXELS = 30
@@ -70,10 +70,11 @@ def _compose(rng: np.random.Generator, image: Volume, region: np.ndarray, modali
                                        [host, host_region.astype(np.float32)], [1, 0])
     moved_region = moved_region > 0.5
 
-    organ_value, organ_sd, background = _host_statistics(image, region, crop, host, host_region, shape, modality)
+    organ_value, host_noise, background = _host_statistics(image, region, crop, host, host_region, shape, modality)
     spacing_kji = image.spacing[::-1]
-    noise = matched_noise(rng, crop.shape, organ_sd)
-    texture = smooth_field(rng, crop.shape, spacing_kji) * np.float32(rng.uniform(*recipe.heterogeneity) * organ_sd)
+    noise = matched_noise(rng, crop.shape, host_noise)
+    texture = smooth_field(rng, crop.shape, spacing_kji) * np.float32(rng.uniform(*recipe.heterogeneity) *
+                                                                       host_noise.sd)
 
     q = shape.q(crop.x, crop.y, crop.z)
     radial = crop.distance / np.maximum(q, 1e-3)
@@ -114,25 +115,26 @@ def _compose(rng: np.random.Generator, image: Volume, region: np.ndarray, modali
     facts = {"diameter_mm": round(placement.diameter_mm, 1), "center_lps": [round(float(c), 1) for c in
                                                                             placement.center_lps],
              "volume_ml": round(voxels * image.voxel_volume_ml, 3), "host_organ_value": round(organ_value, 1),
-             "host_noise_sd": round(organ_sd, 2), "push_mm": round(push, 1),
+             "host_noise_sd": round(host_noise.sd, 2), "host_noise_grain": round(host_noise.grain, 2),
+             "push_mm": round(push, 1),
              "compartments": {name: round(float(v), 1) for name, v in drawn.items()},
              "core_fraction": round(core_level, 2) if has_core else 0.0, "calcified": calcified}
     return Synthesized(image.like(out), image.like(mask, modality="mask"), image.like(organ, modality="mask"), facts)
 
 
 def _host_statistics(image: Volume, region: np.ndarray, crop, host: np.ndarray, host_region: np.ndarray,
-                     shape: LesionShape, modality: str) -> tuple[float, float, float]:
-    """The host organ's median and noise SD around the lesion (before it; the whole organ when too little of it
-    is near), and the MR background level."""
+                     shape: LesionShape, modality: str) -> tuple[float, Noise, float]:
+    """The host organ's median and noise around the lesion (before it; the whole organ when too little of it is
+    near), and the MR background level."""
     local = host_region & (crop.distance <= 3 * shape.radius + 10)
     if local.sum() >= MIN_STATS_VOXELS:
-        organ_value, organ_sd = float(np.median(host[local])), noise_sd(host, host_region)
+        organ_value, noise = float(np.median(host[local])), measure_noise(host, host_region)
     else:
-        organ_value, organ_sd = float(np.median(image.array[region])), 0.0
-    if organ_sd == 0.0:
-        organ_sd = noise_sd(image.array, region)
+        organ_value, noise = float(np.median(image.array[region])), Noise(0.0, 0.0)
+    if noise.sd == 0.0:
+        noise = measure_noise(image.array, region)
     background = 0.0 if modality == "CT" else float(np.quantile(image.array, MR_BACKGROUND_QUANTILE))
-    return organ_value, organ_sd, background
+    return organ_value, noise, background
 
 
 def _draw(rng: np.random.Generator, options: tuple[Level, ...], organ: float, background: float,

@@ -12,7 +12,6 @@ from ...io import Volume
 from .recipes import BORDER, DEPTH, INSIDE, Recipe
 
 SHRINK = 0.8  # a lesion that finds no room is tried again this much smaller, down to the recipe's smallest size
-BORDER_DEPTH = 0.5  # BORDER: the centre lies inside the region, at most this many radii below its surface
 FOV_FRACTION = 0.6  # a lesion spans at most this fraction of the scan's smallest extent
 
 
@@ -56,7 +55,8 @@ def _allowed(depth: np.ndarray, recipe: Recipe, radius: float) -> np.ndarray:
     if recipe.placement == INSIDE:
         return depth >= max(recipe.inside_fraction * radius, 1e-3)
     if recipe.placement == BORDER:
-        return (depth > 0) & (depth <= BORDER_DEPTH * radius)
+        low, high = recipe.border_depth
+        return (depth > max(low * radius, 0.0)) & (depth <= high * radius)
     if recipe.placement == DEPTH:
         return (depth >= radius + recipe.depth_mm[0]) & (depth <= radius + recipe.depth_mm[1])
     raise ValueError(f"unknown placement {recipe.placement!r}")

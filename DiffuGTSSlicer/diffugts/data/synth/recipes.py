@@ -41,6 +41,7 @@ class Recipe:
     diameter_mm: tuple[float, float]
     looks: Looks
     inside_fraction: float = 0.5  # INSIDE: centre at least this many radii from the organ's surface
+    border_depth: tuple[float, float] = (0.0, 0.5)  # BORDER: centre this many radii below the organ's surface
     flatness: tuple[float, float] = (0.75, 1.0)  # shortest / longest semi-axis (BORDER: along the normal)
     elongation: tuple[float, float] = (1.0, 1.3)  # longest / middle semi-axis
     lobulation: tuple[float, float] = (0.05, 0.15)  # radial roughness, in radii
@@ -143,9 +144,10 @@ RECIPES: dict[str, Recipe] = {recipe.category: recipe for recipe in (
         "MR-T1c": {TUMOR: (r(1.5, 2.2),), EDEMA: (r(0.85, 0.95),)},
         "MR-T2": {TUMOR: (r(0.95, 1.3),), EDEMA: (r(1.4, 1.8),)},
         "MR-FLAIR": {TUMOR: (r(1.0, 1.3),), EDEMA: (r(1.3, 1.7),)},
-    }, flatness=(0.6, 0.85), lobulation=(0.03, 0.1), deformation=(0.05, 0.12), edema=(0.3, 1.3, 1.8),
-        calcification=0.2, heterogeneity=(0.2, 0.8), mass_effect=(0.15, 0.3),
-        notes=("extra-axial, dural-based: centred on the brain's surface, flat base along it; homogeneous",)),
+    }, border_depth=(0.5, 0.9), flatness=(0.6, 0.85), lobulation=(0.03, 0.1), deformation=(0.05, 0.12),
+        edema=(0.3, 1.3, 1.8), calcification=0.2, heterogeneity=(0.2, 0.8), mass_effect=(0.15, 0.3),
+        notes=("extra-axial, dural-based: on the brain's surface, mostly pressing into it, flat base along the "
+               "surface; homogeneous",)),
     Recipe("soft-tissue sarcoma", "muscle", INSIDE, (30, 150), {
         "CT": {TUMOR: (d(-30, 10, 15),), CORE: (a(10, 25),), CALCIFICATION: CALCIFIED},
         "MR-T1": {TUMOR: (r(0.9, 1.2),), CORE: (r(0.6, 0.8),)},

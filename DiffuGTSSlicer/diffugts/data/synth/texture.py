@@ -1,7 +1,10 @@
-"""Texture matched to the host: its noise measured as a robust SD of a high-pass, and filtered noise that has
-the same high-pass SD, plus a smooth heterogeneity field for tumors that are not uniform."""
+"""Texture matched to the host: its noise measured (robust SD of a high-pass, and its grain), filtered noise
+with the same SD and grain, and a smooth heterogeneity field for tumors that are not uniform."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -9,35 +12,60 @@ from scipy import ndimage
 MAD_TO_SD = 1.4826
 QUARTILE_TO_SD = 1 / 0.3186  # the lower quartile of |x| for a normal x is 0.3186 SD
 HIGH_PASS_SIGMA_VOXELS = 1.0  # the high-pass is the image minus its Gaussian blur of this width
-NOISE_SIGMA_VOXELS = 0.6  # the synthetic noise's correlation: scanners' noise is correlated over about a voxel
+GRAIN_SIGMA_VOXELS = 2.5  # the wider high-pass that neighbour differences are compared with (the grain)
+GRAIN_SIGMAS = (0.3, 0.5, 0.7, 0.9, 1.2, 1.6, 2.2)  # the synthetic noise's correlation widths (voxels) to choose from
 HETEROGENEITY_MM = 3.0  # the scale of the smooth tumor texture
 MIN_VOXELS = 50
 
 
-def high_pass(values: np.ndarray) -> np.ndarray:
-    sigma = [HIGH_PASS_SIGMA_VOXELS if n > 1 else 0.0 for n in values.shape]
+def high_pass(values: np.ndarray, width: float = HIGH_PASS_SIGMA_VOXELS) -> np.ndarray:
+    sigma = [width if n > 1 else 0.0 for n in values.shape]
     return values - ndimage.gaussian_filter(values.astype(np.float32), sigma)
 
 
-def noise_sd(values: np.ndarray, region: np.ndarray) -> float:
-    """The noise SD inside ``region``: the lower quartile of the high-pass's absolute deviation over its interior,
-    scaled to an SD. Edges (grey/white matter, gas in bowel) widen the upper tail, so the lower quartile
-    measures the noise where a median (MAD) would already count the anatomy."""
+@dataclass(frozen=True)
+class Noise:
+    """A scan's noise: ``sd`` the robust SD of its high-pass, ``grain`` the robust SD of neighbour differences
+    over that of a wider high-pass (1.4 for white noise, smaller for smoother noise, as in resampled scans)."""
+
+    sd: float
+    grain: float
+
+
+def measure_noise(values: np.ndarray, region: np.ndarray) -> Noise:
+    """The noise inside ``region``'s interior. Robust SDs from the lower quartile of absolute deviations: edges
+    (grey/white matter, gas in bowel) widen the upper tail, so the lower quartile sees the noise where a
+    median (MAD) would already count the anatomy."""
     interior = ndimage.binary_erosion(region, iterations=1)
     if interior.sum() < MIN_VOXELS:
         interior = region
-    if interior.sum() < MIN_VOXELS:
-        return 0.0
-    detail = high_pass(values.astype(np.float32))[interior]
-    return float(QUARTILE_TO_SD * np.quantile(np.abs(detail - np.median(detail)), 0.25))
+    if interior.sum() < MIN_VOXELS or values.shape[-1] < 2:
+        return Noise(0.0, 0.0)
+    values = values.astype(np.float32)
+    sd, wide = _robust_sd(high_pass(values)[interior]), _robust_sd(high_pass(values, GRAIN_SIGMA_VOXELS)[interior])
+    difference = np.diff(values, axis=-1)[interior[..., 1:] & interior[..., :-1]]
+    return Noise(sd, _robust_sd(difference) / wide if wide > 0 else 0.0)
 
 
-def matched_noise(rng: np.random.Generator, shape: tuple[int, ...], target_sd: float) -> np.ndarray:
-    """Correlated Gaussian noise whose high-pass robust SD is ``target_sd`` (the host's, measured the same way)."""
-    sigma = [NOISE_SIGMA_VOXELS if n > 1 else 0.0 for n in shape]
-    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    measured = noise_sd(noise, np.ones(shape, dtype=bool))
-    return (noise * np.float32(target_sd / measured if measured > 0 else 0.0)).astype(np.float32)
+def matched_noise(rng: np.random.Generator, shape: tuple[int, ...], noise: Noise) -> np.ndarray:
+    """Gaussian noise filtered to the host's grain and scaled to its high-pass SD (both measured as above)."""
+    sigma_voxels = min(GRAIN_SIGMAS, key=lambda sigma: abs(_grain_of(sigma) - noise.grain))
+    sigma = [sigma_voxels if n > 1 else 0.0 for n in shape]
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    measured = _robust_sd(high_pass(field).ravel())
+    return (field * np.float32(noise.sd / measured if measured > 0 else 0.0)).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def _grain_of(sigma_voxels: float) -> float:
+    """The grain of white noise filtered by a Gaussian of ``sigma_voxels`` (on a fixed calibration cube)."""
+    field = ndimage.gaussian_filter(np.random.default_rng(0).standard_normal((40, 40, 40)).astype(np.float32),
+                                    sigma_voxels)
+    return measure_noise(field, np.ones(field.shape, dtype=bool)).grain
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    return float(QUARTILE_TO_SD * np.quantile(np.abs(values - np.median(values)), 0.25))
 
 
 def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], spacing_kji: tuple[float, float, float],
