@@ -1,7 +1,7 @@
 """Organ priors: a probability map, on the input's exact grid, of where the organ a prompt names lies.
 
 CT: body, lung (and left/right lung), bone by rule (:mod:`.ct_rules`, method "rule"); abdominal organs by
-multi-atlas registration (:mod:`.atlas`, method "atlas"). MR: head and body as the foreground (method
+multi-atlas registration (:mod:`.atlas`, method "atlas"), sharpened by the scan's intensities (:mod:`.refine`). MR: head and body as the foreground (method
 "foreground"); brain as the foreground of a skull-stripped scan, else by template registration
 (:mod:`.brain`, method "template"). Any other organ gets the body (method "body") and a note that says so.
 A user's organ mask always wins (:func:`user_prior`, method "user").
@@ -21,6 +21,7 @@ from ..io import Volume
 from . import brain, ct_rules
 from .atlas import AtlasPriors, atlas_organs, atlases
 from .grid import as_volume, like_working, to_input_grid, working_image
+from .refine import refine
 from .register import registrable
 
 RULE_MM = 3.0
@@ -89,11 +90,22 @@ class _CtPriors:
         self._working: sitk.Image | None = None
         self._atlas: AtlasPriors | None = None
 
-    def _rule(self, organ: str) -> sitk.Image:
+    def _grid(self) -> sitk.Image:
+        """The scan on the 3 mm working grid of the rules and the atlas refinement (made once)."""
         if self._working is None:
             self._working = working_image(self.image, RULE_MM, CT_AIR)
-        mask = ct_rules.rule_mask(as_volume(self._working, "CT"), organ)
-        return like_working(ct_rules.soften(mask), self._working)
+        return self._working
+
+    def _rule(self, organ: str) -> sitk.Image:
+        mask = ct_rules.rule_mask(as_volume(self._grid(), "CT"), organ)
+        return like_working(ct_rules.soften(mask), self._grid())
+
+    def _atlas_prior(self, organ: str) -> sitk.Image:
+        """The atlases' prior of ``organ``, sharpened by the scan's intensities on the 3 mm grid."""
+        grid = self._grid()
+        coarse = sitk.Resample(self._atlas.probability(organ), grid, sitk.Transform(), sitk.sitkLinear, 0.0)
+        ct = sitk.GetArrayViewFromImage(grid)
+        return like_working(refine(sitk.GetArrayFromImage(coarse), ct, RULE_MM ** 3 / 1000.0), grid)
 
     def make(self, organ: str) -> tuple[sitk.Image, str, str]:
         if organ in ct_rules.RULE_ORGANS:
@@ -103,7 +115,7 @@ class _CtPriors:
                 self._atlas = AtlasPriors(self.image, self.chosen)
             if not registrable(self._atlas.working):
                 return self._rule("body"), "body", f"{TOO_SMALL}: no {organ} prior, the body is used"
-            probability = self._atlas.probability(organ)
+            probability = self._atlas_prior(organ)
             seen = float(sitk.GetArrayViewFromImage(probability).max()) >= 0.5
             return probability, "atlas", "" if seen else f"the atlases place no {organ} inside this field of view"
         return self._rule("body"), "body", body_note(organ, "CT")
