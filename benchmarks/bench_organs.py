@@ -67,6 +67,13 @@ def accuracy(data: Path) -> list[dict]:
         used = ", ".join(a.name for a in others)
         for organ, prior in zip(organs, organ_priors(image, organs, exclude_patients={patient})):
             rows.append(_row(case, organ, prior, labels == LABEL_OF[organ], used, image.voxel_volume_ml))
+        raw = read_volume(data / "ct" / f"{case}_labels.nii.gz").array
+        for side in ("left", "right"):
+            values = [int(k) for k, name in legend.items() if name.startswith("lung_") and name.endswith(side)]
+            reference = np.isin(raw, values)
+            if reference.any():
+                prior = organ_priors(image, [f"{side} lung"])[0]
+                rows.append(_row(case, f"{side} lung", prior, reference, "", image.voxel_volume_ml))
     for case, patient, organ in CROPS:
         image = read_volume(data / "ct" / f"{case}.nii.gz")
         reference = read_volume(data / "ct" / f"{case}_labels.nii.gz").array > 0
