@@ -5,10 +5,10 @@
 - lung: air (below -400 HU) inside the body (unless the field of view is a crop inside the body), less the
   outside air, which is pure air (below -950 HU) connected to the grid's faces, so also the trachea and
   main bronchi where the airway leaves the field of view (a crop that cuts the lungs keeps them: their
-  parenchyma is not pure air); the air components of at least
-  :data:`LUNG_MIN_ML` mL whose 10th percentile is above :data:`LUNG_P10_HU` are lung (parenchyma: about
-  -850 HU; bowel gas has a pure-air core, below -960 HU even at 3 mm; emphysematous lungs, whose tenth
-  percentile is below -950 HU by definition, are missed); left and right split by the body's midline;
+  parenchyma is not pure air); the air components of at least :data:`LUNG_MIN_ML` mL whose 10th
+  percentile is above :data:`LUNG_P10_HU` are lung (parenchyma: about -850 HU; bowel gas has a pure-air
+  core, below -960 HU even at 3 mm; emphysematous lungs, whose tenth percentile is below -950 HU by
+  definition, are missed); left and right split by the body's midline;
 - bone: cortex (above :data:`CORTEX_HU`, components of at least :data:`BONE_MIN_ML`) grown into the voxels
   above :data:`BONE_HU` connected to it (marrow and thin bone at 3 mm; an enhancing liver is not connected),
   closed and filled slice by slice.

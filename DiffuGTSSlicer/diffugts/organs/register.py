@@ -19,6 +19,7 @@ from ..io.itk_messages import captured_itk_messages
 BINS = 32
 SAMPLING = 0.25
 SEED = 7
+ITERATIONS = 60  # per level and stage
 Z_STEP_MM = 8.0
 AFFINE_MIN_EXTENT_MM = 100.0
 MIN_VOXELS = 8  # per axis, on the registration grid: fewer cannot be registered (and smoothing needs 4)
@@ -73,15 +74,18 @@ def _z_search(fixed: sitk.Image, moving: sitk.Image, start: np.ndarray, metric: 
     for z in offsets:
         offset = np.array([start[0], start[1], z])
         method.SetInitialTransform(sitk.TranslationTransform(3, offset.tolist()), inPlace=False)
-        value = method.MetricEvaluate(fixed, moving)
+        try:
+            with captured_itk_messages():
+                value = method.MetricEvaluate(fixed, moving)
+        except RuntimeError:  # no overlap at this offset (the x, y start missed): try the next
+            continue
         if value < best_value:
             best, best_value = offset, value
     return best
 
 
 def register(fixed: sitk.Image, moving: sitk.Image, fixed_fg: sitk.Image, moving_fg: sitk.Image, *,
-             metric: str = "mi", search_z: bool = True, fixed_mask: sitk.Image | None = None,
-             iterations: int = 60) -> sitk.Transform:
+             metric: str = "mi", search_z: bool = True, fixed_mask: sitk.Image | None = None) -> sitk.Transform:
     """The transform mapping fixed physical points into ``moving`` (what sitk.Resample wants).
 
     ``metric``: "mi" (Mattes mutual information: any two modalities) or "correlation" (same modality).
@@ -89,8 +93,7 @@ def register(fixed: sitk.Image, moving: sitk.Image, fixed_fg: sitk.Image, moving
     then lands inside the other image, whatever the offset), and the transform inverted where needed;
     ``fixed_mask`` (only samples inside it count) keeps ``fixed`` as the fixed image."""
     if fixed_mask is None and _extent(fixed)[2] > _extent(moving)[2]:
-        return register(moving, fixed, moving_fg, fixed_fg, metric=metric, search_z=search_z,
-                        iterations=iterations).GetInverse()
+        return register(moving, fixed, moving_fg, fixed_fg, metric=metric, search_z=search_z).GetInverse()
     start = _centroid(moving_fg) - _centroid(fixed_fg)
     if search_z:
         start = _z_search(fixed, moving, start, metric)
@@ -107,7 +110,7 @@ def register(fixed: sitk.Image, moving: sitk.Image, fixed_fg: sitk.Image, moving
             stage.SetTranslation(transform.GetTranslation())
         method = _method(metric, fixed_mask)
         method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-3,
-                                                        numberOfIterations=iterations, relaxationFactor=0.6)
+                                                        numberOfIterations=ITERATIONS, relaxationFactor=0.6)
         method.SetOptimizerScalesFromPhysicalShift()
         method.SetShrinkFactorsPerLevel([2, 1])
         method.SetSmoothingSigmasPerLevel([1.0, 0.0])
