@@ -193,3 +193,14 @@ def test_refinement_pulls_a_shifted_prior_onto_the_organs_intensity_and_leaves_m
     assert dice(sharpened >= 0.5, organ) > dice(prior >= 0.5, organ) + 0.1
     mixed = np.where(organ, rng.choice([-900.0, 40.0], organ.shape), 0.0)  # gas and content: no single HU
     np.testing.assert_array_equal(refine(prior, mixed, 0.027), prior)
+
+
+def test_the_shipped_atlases_are_listed_small_and_in_the_organ_vocabulary():
+    from diffugts.organs.atlas import ATLAS_DIR, atlases
+
+    files = [path for atlas in (*atlases("CT"), *atlases("MR")) for path in (atlas.image, atlas.labels) if path]
+    assert all(path.is_file() for path in files) and {a.patient for a in atlases("CT")} == {"ts_p1", "ts_p2"}
+    assert sum(path.stat().st_size for path in ATLAS_DIR.iterdir()) < 3_000_000
+    labels = read_volume(atlases("CT")[0].labels)
+    assert set(np.unique(labels.array)) - {0} <= set(LABEL_OF.values())
+    assert {"liver", "kidney", "spleen", "pancreas", "colon"} <= set(atlases("CT")[0].organs)
