@@ -186,6 +186,13 @@ def test_checkpoints_are_plain_tensors_and_another_config_is_refused(tmp_path, c
     assert main(["--progress", "none", "train", "backbone", "--config", str(config), "--corpus", str(corpus),
                  "--out", str(tmp_path / "out"), "--time-limit-s", "1"]) == 0
     assert json.loads((tmp_path / "out" / "training.json").read_text())["vae"]["steps"] >= 2
+    # killed between writing the weights and the state: the two disagree, and resuming says so
+    state_path = tmp_path / "out" / "vae_training_state.pt"
+    state = torch.load(state_path, weights_only=True)
+    torch.save({**state, "step": state["step"] - 1}, state_path)
+    with pytest.raises(DiffuGTSError, match=r"checkpoint \(step \d\) and its training state \(step \d\) differ"):
+        train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "out", log=lambda *_: None)
+    torch.save(state, state_path)
 
     other = _train_config(tmp_path, seed=6)
     code = main(["--progress", "none", "train", "backbone", "--config", str(other), "--corpus", str(corpus),

@@ -57,8 +57,9 @@ class ResumableRun:
                                 f"({type(error).__name__})", path=self.state_path,
                                 hint="Delete the file (and its checkpoint) to start that stage over.") from None
         if json.loads(state["config"]) != json.loads(self.config):
-            raise DiffuGTSError("the output folder holds a training run with another configuration", path=self.out_dir,
-                                hint="Use a new --out folder, or the same options as the interrupted run.")
+            raise DiffuGTSError("the output folder holds a training run with another configuration (settings or "
+                                "training data)", path=self.out_dir,
+                                hint="Use a new --out folder, or the same options and data as the interrupted run.")
         return state
 
     @property
@@ -82,7 +83,11 @@ class ResumableRun:
         if self._load is None:
             from .backbone.checkpoint import load_into
 
-            load_into(module, self.checkpoint_path, "checkpoint")
+            saved_step = load_into(module, self.checkpoint_path, "checkpoint").get("step")
+            if self.state is not None and saved_step != str(self.state["step"]):  # killed between the two writes
+                raise DiffuGTSError(f"the checkpoint (step {saved_step}) and its training state (step "
+                                    f"{self.state['step']}) differ", path=self.checkpoint_path,
+                                    hint="Delete both files to start that stage over.")
         else:
             module.load_state_dict(self._load(self.checkpoint_path)[0].state_dict())
 
