@@ -31,7 +31,7 @@ from ..training import ResumableRun
 from .config import CONFIG_DIR
 from .train_data import TrainingVolume, corpus_rows, fitted_patch, image_batch, load_sources, sample_corner
 
-DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "train_demo_ct.json"
+DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "train_demo_ct_real.json"  # train_demo_ct.json: the recipe of the shipped weights
 LOG_NAME = "losses.jsonl"
 STAGES = ("vae", "unet")
 LOG_EVERY = {"vae": 25, "unet": 50}

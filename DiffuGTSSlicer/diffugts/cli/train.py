@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Resumable: it checkpoints into --out every few minutes, and the same command run again continues where "
         "it stopped. Writes training.json (with the validation figure) after every run, and autoencoder/unet "
         "safetensors into --out once both stages are done.")
-    backbone.add_argument("--config", metavar="FILE", help="training config (default: the bundled train_demo_ct.json; "
-                          "train_demo_ct_real.json trains on a corpus)")
+    backbone.add_argument("--config", metavar="FILE", help="training config (default: the bundled "
+                          "train_demo_ct_real.json, which trains on --corpus)")
     backbone.add_argument("--data", metavar="DIR", help="folder the config's real volumes are relative to")
     backbone.add_argument("--corpus", metavar="DIR", help="training corpus ('diffugts data corpus --out DIR') for a "
                           "config with corpus sources: its train split trains, its validation split validates")
