@@ -19,6 +19,8 @@ MIN_STATS_VOXELS = 30
 DECAY_RADII = 1.0  # the mass effect decays over about one lesion radius outside it
 CALCIFIED_FRACTION = 0.06  # the share of a calcified lesion's volume in spots
 MR_BACKGROUND_QUANTILE = 0.01
+PARENCHYMA_HU = 150.0
+SOFT_TISSUE_HU = (-200.0, 300.0)
 EDEMA_FADE_MM = 4.0  # edema fades into the tissue over a few mm, unlike a tumor's edge
 
 
@@ -124,13 +126,19 @@ def _compose(rng: np.random.Generator, image: Volume, region: np.ndarray, modali
 
 def _host_statistics(image: Volume, region: np.ndarray, crop, host: np.ndarray, host_region: np.ndarray,
                      shape: LesionShape, modality: str) -> tuple[float, Noise, float]:
-    """The host organ's median and noise around the lesion (before it; the whole organ when too little of it is
-    near), and the MR background level."""
+    """The host organ's median and noise around the lesion (the whole organ's when too little of it is near), and
+    the MR background level. On CT the noise is the scanner's, hardly tissue-dependent: measured where the scan
+    is most uniform near the lesion (the organ's parenchyma within PARENCHYMA_HU of its median, or the soft
+    tissue), since the colon holds gas and stool and the lung vessels and airways."""
     local = host_region & (crop.distance <= 3 * shape.radius + 10)
-    if local.sum() >= MIN_STATS_VOXELS:
-        organ_value, noise = float(np.median(host[local])), measure_noise(host, host_region)
-    else:
-        organ_value, noise = float(np.median(image.array[region])), Noise(0.0, 0.0)
+    enough = local.sum() >= MIN_STATS_VOXELS
+    organ_value = float(np.median(host[local] if enough else image.array[region]))
+    noise = measure_noise(host, host_region) if enough else Noise(0.0, 0.0)
+    if modality == "CT":  # the scanner's noise: in the most uniform of the organ's parenchyma and the soft tissue
+        parenchyma = host_region & (np.abs(host - organ_value) < PARENCHYMA_HU)
+        soft = (host > SOFT_TISSUE_HU[0]) & (host < SOFT_TISSUE_HU[1])
+        found = [n for n in (measure_noise(host, parenchyma), measure_noise(host, soft)) if n.sd > 0]
+        noise = min(found, key=lambda n: n.sd) if found else noise
     if noise.sd == 0.0:
         noise = measure_noise(image.array, region)
     background = 0.0 if modality == "CT" else float(np.quantile(image.array, MR_BACKGROUND_QUANTILE))
