@@ -1,7 +1,8 @@
 """Tumors synthesized into tumor-free hosts (diffugts.data.synth, `diffugts data synth`).
 
-Hosts are small tumor-free phantoms written as a corpus folder (the corpus contract: corpus.csv, RAS-free
-grids of any orientation, organ maps in the engine's vocabulary), so the tests run without real data.
+Hosts are small tumor-free phantoms written as a corpus folder (the corpus contract: corpus.csv, images on
+grids of any orientation, oblique too, organ maps in the engine's vocabulary), so the tests run without
+real data.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from diffugts.organs.labels import LABEL_OF
 SIZE = 40
 TISSUE_ORGANS = {"liver": "liver", "kidney": "kidney", "pancreas": "pancreas", "lung": "lung", "lung vessel": "lung",
                  "colon wall": "colon", "colon lumen": "colon", "bone marrow": "bone", "cortical bone": "bone",
-                 "gray matter": "brain", "white matter": "brain", "ventricle": "brain", "muscle": "muscle", "blood": "vessel",
-                 "spleen": "spleen", "bladder": "urinary bladder"}
+                 "gray matter": "brain", "white matter": "brain", "ventricle": "brain", "muscle": "muscle",
+                 "blood": "vessel", "spleen": "spleen", "bladder": "urinary bladder"}
 # host name -> (modality, organs it must show, whether its grid must be oblique)
 HOSTS = {"abdomen_ct": ("CT", ("liver", "kidney", "pancreas"), False),
          "oblique_ct": ("CT", ("kidney",), True),
