@@ -1,4 +1,4 @@
-"""Sharpen a CT atlas prior with the scan's own intensities (a two-class Bayes step on the working grid).
+"""Sharpen a CT atlas prior with the scan's own intensities (a two-class Bayes step on the rules' grid).
 
 The organ's intensity is read from the scan where the prior is near certain (above :data:`CORE`): its
 median and robust spread (1.4826 x MAD, at least :data:`MIN_SPREAD_HU`). Each voxel's probability becomes
