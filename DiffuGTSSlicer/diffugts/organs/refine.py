@@ -5,9 +5,9 @@ median and robust spread (1.4826 x MAD, at least :data:`MIN_SPREAD_HU`). Each vo
 ``p L / (p L + (1 - p) b)``, with ``L`` the Gaussian likelihood of its HU under the organ and ``b`` =
 :data:`BACKGROUND` a flat likelihood for everything else. Organs whose core is not homogeneous (spread above
 :data:`MAX_SPREAD_HU`: colon or a stomach with gas and content), or too small to measure, keep the plain
-prior. Measured on the leave-one-patient-out atlas priors (benchmarks/README.md, "Organ priors"): Dice of
-liver +0.04 to +0.09, spleen +0.07 to +0.09, aorta +0.05 to +0.11, stomach +0.07 where it is homogeneous;
-without the spread limit the colon lost 0.18.
+prior. Measured on the leave-one-patient-out atlas priors when it was added (3 mm grid; benchmarks/README.md,
+"Organ priors"): Dice of liver +0.04 to +0.09, spleen +0.07 to +0.09, aorta +0.05 to +0.11, stomach +0.07
+where it is homogeneous; without the spread limit the colon lost 0.18.
 """
 
 from __future__ import annotations
