@@ -178,6 +178,14 @@ def test_healthy_cases_are_the_host_untouched_with_a_fitting_prompt(corpus, synt
         assert row["tumor_prompt"] in RECIPES and read_volume(synth_set / row["organ_mask"]).array.any()
 
 
+def test_tumor_free_cases_take_every_host_in_turn(corpus, tmp_path) -> None:
+    """Negative controls of every modality and body region, not whichever hosts the draws favour."""
+    hosts = {row["case_id"] for row in csv.DictReader((corpus / "corpus.csv").open(encoding="utf-8"))}
+    out = tmp_path / "negatives"
+    write_synth_set(corpus, out, len(hosts), ["healthy"], seed=11)
+    assert {case["host"] for case in _facts(out).values()} == hosts
+
+
 def test_same_seed_same_cases_other_seed_other_cases(corpus, tmp_path) -> None:
     categories = ["kidney tumor", "brain metastasis"]
     first, again, other = (write_synth_set(corpus, tmp_path / name, 2, categories, seed=seed).parent

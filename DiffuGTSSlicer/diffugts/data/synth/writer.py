@@ -66,12 +66,16 @@ def write_synth_set(corpus: str | Path, out: str | Path, n: int, categories: Seq
     stale = _set_files(read_manifest_rows(manifest)) if manifest.exists() else set()
     manifest.unlink(missing_ok=True)  # without a manifest the folder reads as incomplete until the end
     hosts, rows, facts = _Hosts(), [], []
+    # tumor-free cases take the hosts in turn (from a seeded order), so every host is a negative control
+    healthy_order = np.random.default_rng(case_seed(seed, n)).permutation(len(cases))
     for index in range(n):
         progress("synthesizing", index / n)
         category = categories[index % len(categories)]
         rng = np.random.default_rng(case_seed(seed, index))
         case_id = f"synth_{index:04d}_{category.replace(' ', '_')}"
-        host, prompt, made = _make_case(rng, cases, hosts, category, prompts, split)
+        order = (np.roll(healthy_order, -(index // len(categories))) if category == HEALTHY
+                 else rng.permutation(len(cases)))
+        host, prompt, made = _make_case(rng, cases, hosts, category, prompts, split, order)
         rows.append(_write_case(out, case_id, host, prompt, made, category, seed, index))
         facts.append({"case_id": case_id, "category": category, "prompt": prompt, "host": host.case.case_id,
                       **made.facts})
@@ -87,10 +91,9 @@ def write_synth_set(corpus: str | Path, out: str | Path, n: int, categories: Seq
 
 
 def _make_case(rng: np.random.Generator, cases: Sequence[CorpusCase], hosts: _Hosts, category: str,
-               prompts: Sequence[str], split: str) -> tuple[Host, str, Synthesized]:
-    """The first host, in a random order, that takes the category; for HEALTHY the host untouched, prompted
+               prompts: Sequence[str], split: str, order: np.ndarray) -> tuple[Host, str, Synthesized]:
+    """The first host, in ``order``, that takes the category; for HEALTHY the host untouched, prompted
     with a category it could show (a negative control)."""
-    order = rng.permutation(len(cases))
     for number in order:
         case = cases[int(number)]
         wanted = [c for c in (prompts if category == HEALTHY else [category]) if fits(case, c)]
