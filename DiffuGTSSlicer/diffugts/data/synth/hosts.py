@@ -28,6 +28,7 @@ BREAST_DEPTH_MM = 45.0
 FAT_HU = (-190.0, -30.0)
 MR_FAT_QUANTILE = 0.75
 ANTERIOR_FRACTION = 0.35  # the breast region is the front this fraction of the body's depth
+SKIN_IN_VIEW = 0.05  # the scan's front tenth must be at least this much air (else it is a crop inside the body)
 NEAR_MM = 25.0
 # CT: the median HU an organ prior's region must have to be believed (a prior registered onto a scan that does
 # not show the organ lands on whatever is there)
@@ -88,10 +89,10 @@ def load_host(case: CorpusCase) -> Host:
 
 
 def _find_region(host: Host, organ: str) -> tuple[np.ndarray, str] | None:
-    if organ == "fat":
-        return _fat(host), "fat of the body"
-    if organ == "breast":
-        return _breast(host), "front of the chest"
+    if organ in ("fat", "breast"):
+        mask = _fat(host) if organ == "fat" else _breast(host)
+        enough = mask.sum() * host.image.voxel_volume_ml >= MIN_ORGAN_ML
+        return (mask, "fat of the body" if organ == "fat" else "front of the chest") if enough else None
     label = LABEL_OF.get(organ)
     if host.organs is not None and label is not None:
         mask = host.organs.array == label
@@ -151,10 +152,13 @@ def _fat(host: Host) -> np.ndarray:
 def _breast(host: Host) -> np.ndarray:
     """The body's front (anterior in world coordinates), within BREAST_DEPTH_MM of the skin, bone and air left out."""
     body = _body(host)
+    posterior = _world_posterior(host.image)  # LPS y: posterior is +y, so the front has the smallest values
+    inside = posterior[body]
+    front = posterior <= inside.min() + ANTERIOR_FRACTION * (inside.max() - inside.min())
+    skin_in_view = (~body & (posterior <= posterior.min() + 0.1 * np.ptp(posterior))).mean() >= SKIN_IN_VIEW
+    if not skin_in_view:  # a crop inside the body: its front is the mediastinum, not the breast
+        return np.zeros_like(body)
     depth = ndimage.distance_transform_edt(body, sampling=host.image.spacing[::-1])
-    anterior = _world_posterior(host.image)  # LPS y: posterior is +y, so the front has the smallest values
-    inside = anterior[body]
-    front = anterior <= np.quantile(inside, 0.0) + ANTERIOR_FRACTION * (inside.max() - inside.min())
     region = body & front & (depth <= BREAST_DEPTH_MM)
     if host.case.modality == "CT":
         region &= (host.image.array > -300) & (host.image.array < 200)

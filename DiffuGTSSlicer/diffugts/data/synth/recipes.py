@@ -171,7 +171,7 @@ RECIPES: dict[str, Recipe] = {recipe.category: recipe for recipe in (
         "MR-T1": {TUMOR: (r(0.35, 0.55),)},
         "MR-T1c": {TUMOR: (r(0.7, 1.1),)},
         "MR-T2": {TUMOR: (r(0.45, 0.8),)},
-    }, inside_fraction=0.3, lobulation=(0.05, 0.25), spikes=(6, 14), spike_probability=0.4, calcification=0.1,
+    }, inside_fraction=0.8, lobulation=(0.05, 0.25), spikes=(6, 14), spike_probability=0.4, calcification=0.1,
         heterogeneity=(0.5, 1.5), mass_effect=(0.02, 0.08),
         notes=("in the anterior chest's subcutaneous fat (no breast label: the fat in front of the chest wall)",)),
 )}
