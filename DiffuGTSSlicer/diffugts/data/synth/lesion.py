@@ -133,7 +133,7 @@ def _host_statistics(image: Volume, region: np.ndarray, crop, host: np.ndarray, 
     local = host_region & (crop.distance <= 3 * shape.radius + 10)
     enough = local.sum() >= MIN_STATS_VOXELS
     organ_value = float(np.median(host[local] if enough else image.array[region]))
-    noise = measure_noise(host, host_region) if enough else Noise(0.0, 0.0)
+    noise = measure_noise(host, host_region) if enough else Noise(0.0, 0.0, 0.0)
     if modality == "CT":  # the scanner's noise: in the most uniform of the organ's parenchyma and the soft tissue
         parenchyma = host_region & (np.abs(host - organ_value) < PARENCHYMA_HU)
         soft = (host > SOFT_TISSUE_HU[0]) & (host < SOFT_TISSUE_HU[1])

@@ -13,7 +13,7 @@ MAD_TO_SD = 1.4826
 QUARTILE_TO_SD = 1 / 0.3186  # the lower quartile of |x| for a normal x is 0.3186 SD
 HIGH_PASS_SIGMA_VOXELS = 1.0  # the high-pass is the image minus its Gaussian blur of this width
 GRAIN_SIGMA_VOXELS = 2.5  # the wider high-pass that neighbour differences are compared with (the grain)
-GRAIN_SIGMAS = (0.3, 0.5, 0.7, 0.9, 1.2, 1.6, 2.2)  # the synthetic noise's correlation widths (voxels) to choose from
+GRAIN_SIGMAS = (0.3, 0.5, 0.7, 0.9, 1.2)  # the synthetic noise's correlation widths (voxels) to choose from
 HETEROGENEITY_MM = 3.0  # the scale of the smooth tumor texture
 MIN_VOXELS = 50
 
@@ -25,10 +25,12 @@ def high_pass(values: np.ndarray, width: float = HIGH_PASS_SIGMA_VOXELS) -> np.n
 
 @dataclass(frozen=True)
 class Noise:
-    """A scan's noise: ``sd`` the robust SD of its high-pass, ``grain`` the robust SD of neighbour differences
-    over that of a wider high-pass (1.4 for white noise, smaller for smoother noise, as in resampled scans)."""
+    """A scan's noise: ``sd`` the robust SD of its high-pass, ``step`` that of neighbour differences, ``grain``
+    ``step`` over the robust SD of a wider high-pass (1.4 for white noise, smaller for smoother noise, as in
+    resampled scans)."""
 
     sd: float
+    step: float
     grain: float
 
 
@@ -40,20 +42,22 @@ def measure_noise(values: np.ndarray, region: np.ndarray) -> Noise:
     if interior.sum() < MIN_VOXELS:
         interior = region
     if interior.sum() < MIN_VOXELS or values.shape[-1] < 2:
-        return Noise(0.0, 0.0)
+        return Noise(0.0, 0.0, 0.0)
     values = values.astype(np.float32)
     sd, wide = _robust_sd(high_pass(values)[interior]), _robust_sd(high_pass(values, GRAIN_SIGMA_VOXELS)[interior])
-    difference = np.diff(values, axis=-1)[interior[..., 1:] & interior[..., :-1]]
-    return Noise(sd, _robust_sd(difference) / wide if wide > 0 else 0.0)
+    step = _robust_sd(np.diff(values, axis=-1)[interior[..., 1:] & interior[..., :-1]])
+    return Noise(sd, step, step / wide if wide > 0 else 0.0)
 
 
 def matched_noise(rng: np.random.Generator, shape: tuple[int, ...], noise: Noise) -> np.ndarray:
-    """Gaussian noise filtered to the host's grain and scaled to its high-pass SD (both measured as above)."""
+    """Gaussian noise filtered to the host's grain and scaled to its neighbour differences (both measured as
+    above: anatomy left in the measurement makes the grain look smoother, never the steps larger by much)."""
     sigma_voxels = min(GRAIN_SIGMAS, key=lambda sigma: abs(_grain_of(sigma) - noise.grain))
     sigma = [sigma_voxels if n > 1 else 0.0 for n in shape]
     field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    measured = _robust_sd(high_pass(field).ravel())
-    return (field * np.float32(noise.sd / measured if measured > 0 else 0.0)).astype(np.float32)
+    field -= field.mean()
+    measured = measure_noise(field, np.ones(shape, dtype=bool)).step
+    return (field * np.float32(noise.step / measured if measured > 0 else 0.0)).astype(np.float32)
 
 
 @lru_cache(maxsize=None)
