@@ -65,3 +65,44 @@ def test_memory_budget_setting_must_be_a_positive_number(tmp_path, monkeypatch, 
 def test_finite_float_volume_is_accepted(tmp_path):
     volume = make_volume("oblique", "float32")
     assert np.array_equal(read_volume(write_volume(volume, tmp_path / "ok.nrrd")).array, volume.array)
+
+
+def test_a_gzip_stream_inflating_past_its_header_is_read_only_as_far_as_the_header_says(tmp_path, monkeypatch):
+    """Decompression amplification: a small .nii.gz whose header names a few voxels but whose stream then
+    inflates to hundreds of MB of zeros (the trailer disagrees) must not be decompressed to the end."""
+    import gzip
+
+    import diffugts.io.read as read_module
+    from diffugts.io.nifti_header import open_nifti
+
+    volume = make_volume("LPS", "int16", (4, 5, 6), seed=3)
+    plain = tmp_path / "small.nii"
+    write_volume(volume, plain)
+    bomb = tmp_path / "bomb.nii.gz"
+    zeros = bytes(1 << 24)
+    with gzip.open(bomb, "wb", compresslevel=9) as stream:
+        stream.write(plain.read_bytes())
+        for _ in range(16):  # 256 MB of zeros after the voxels: about 250 KB on disk
+            stream.write(zeros)
+    assert bomb.stat().st_size < 1 << 20
+    inflated = []  # bytes read from each opened stream
+
+    class Counting:
+        def __init__(self, stream):
+            self.stream = stream
+            inflated.append(0)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.stream.close()
+
+        def read(self, size=-1):
+            chunk = self.stream.read(size)
+            inflated[-1] += len(chunk)
+            return chunk
+
+    monkeypatch.setattr(read_module, "open_nifti", lambda path: Counting(open_nifti(path)))
+    np.testing.assert_array_equal(read_volume(bomb).array, volume.array)
+    assert inflated and max(inflated) <= plain.stat().st_size  # the header's bytes, not 256 MB

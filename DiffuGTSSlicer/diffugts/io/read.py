@@ -176,7 +176,9 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
     """ITK reads a truncated NIfTI (even gzipped) without complaint, padding it; check the length ourselves.
 
     For .nii.gz the gzip trailer's ISIZE (uncompressed length mod 2**32) settles it in O(1); only when it
-    disagrees (truncation, or a multi-member gzip) is the stream decompressed and counted.
+    disagrees (truncation, a multi-member gzip, or data after the voxels) is the stream decompressed and
+    counted, and only up to the header's byte count: a small upload whose header names few voxels but whose
+    stream inflates to gigabytes costs no more than its header says.
     """
     itemsize = _itemsize(pixel_id)
     truncated = InputError(
@@ -198,7 +200,7 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
                 return
             else:
                 length = len(raw)
-                while chunk := stream.read(1 << 22):
+                while length < expected and (chunk := stream.read(min(1 << 22, expected - length))):
                     length += len(chunk)
     except (EOFError, OSError, zlib.error, struct.error):
         raise truncated from None
