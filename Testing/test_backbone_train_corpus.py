@@ -1,6 +1,7 @@
 """``diffugts train backbone`` on a training corpus: which rows train (train split, the modality, permissive
 licence, tumor-free regions), resuming after a stop or a kill to the same weights as an uninterrupted run,
-checkpoints that load with ``weights_only``, and the validation figure in HU."""
+checkpoints that load with ``weights_only``, the validation figure in HU, early stopping by validation (the
+best VAE is kept, resumed and written) and patch augmentation drawn from the step's generator."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import torch
 from backbone_helpers import tiny_config, write_tiny_config
 from safetensors.torch import load_file
 
+from diffugts.backbone import train as train_module
 from diffugts.backbone.train import train_backbone
-from diffugts.backbone.train_data import TrainingVolume, image_batch, load_sources, training_rows
+from diffugts.backbone.train_data import TrainingVolume, augment, image_batch, load_sources, training_rows
 from diffugts.backbone.train_validation import reconstruction_error
 from diffugts.cli import main
 from diffugts.errors import DiffuGTSError, InputError
@@ -134,9 +136,14 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
             **{f"unet.{k}": v for k, v in load_file(str(folder / "unet.safetensors")).items()}}
 
 
+AUGMENTED = {"vae": {"steps": 4, "batch": 1, "patch": [32, 32, 32], "lr": 1e-3, "lr_final": 1e-4, "body_fraction": 0.5,
+                     "validate_every": 2, "augment": {"flip": True, "scale": 0.05, "shift": 20.0}},
+             "unet": {"steps": 3, "batch": 2, "patch": [32, 32, 32], "body_fraction": 0.5, "augment": {"flip": True}}}
+
+
 @pytest.mark.slow
 def test_stopped_and_killed_runs_resume_to_the_uninterrupted_weights(tmp_path, corpus):
-    config = _train_config(tmp_path)
+    config = _train_config(tmp_path, **AUGMENTED)
     quiet = {"log": lambda *_: None}
     whole = train_backbone(config, corpus_dir=corpus, out_dir=tmp_path / "whole", **quiet)
     assert whole["status"] == "complete" and whole["vae"]["steps"] == 4 and whole["unet"]["steps"] == 3
@@ -169,9 +176,20 @@ def test_stopped_and_killed_runs_resume_to_the_uninterrupted_weights(tmp_path, c
         weights = _weights(tmp_path / folder)
         assert weights.keys() == reference.keys()
         assert all(torch.equal(weights[k], reference[k]) for k in reference), folder
+        best_here, best_whole = (load_file(str(tmp_path / f / "vae_best.safetensors")) for f in (folder, "whole"))
+        assert all(torch.equal(best_here[k], best_whole[k]) for k in best_whole), folder
     assert invocations[-1]["validation"]["mae"] == whole["validation"]["mae"]
     log = [json.loads(line) for line in (tmp_path / "limited" / "losses.jsonl").read_text().splitlines()]
     assert [e["stage"] for e in log].count("validation") == len(invocations)
+    # validated at steps 2 and 4, once each although the run was cut into one-step invocations; the best kept
+    validations = [e for e in log if "validation_mae" in e]
+    assert [e["step"] for e in validations] == [2, 4]
+    best = min(validations, key=lambda e: e["validation_mae"])
+    for report in (whole, invocations[-1], killed):
+        assert (report["vae"]["best_step"], report["vae"]["best_mae"]) == (best["step"], best["validation_mae"])
+    best_weights = load_file(str(tmp_path / "whole" / "vae_best.safetensors"))
+    assert all(torch.equal(v, reference[k]) for k, v in best_weights.items())  # the written VAE is the best
+    assert whole["validation"]["mae"] == best["validation_mae"]  # the final figure is the best VAE's
 
 
 def test_checkpoints_are_plain_tensors_and_another_config_is_refused(tmp_path, corpus, capsys):
@@ -227,3 +245,55 @@ def test_validation_error_is_in_hu_inside_the_body():
     assert figures["mae"] == pytest.approx(20.0, abs=0.05)
     body_ml = figures["body_voxels"] * 4.0**3 / 1000
     assert body_ml == pytest.approx((image.array > 0).sum() * 27 / 1000, rel=0.15)
+
+
+def test_the_best_validated_vae_is_kept_trained_on_and_written_not_the_last(tmp_path, corpus, monkeypatch):
+    figures = iter([30.0, 10.0, 20.0, 99.0])  # validations at steps 2, 4, 6, then the invocation's final one
+    seen = []
+
+    def scripted_validate(backbone, rows, *, modality):
+        seen.append({k: v.clone() for k, v in backbone.autoencoder.state_dict().items()})
+        return {"mae": next(figures), "cases": []}
+
+    monkeypatch.setattr(train_module, "validate", scripted_validate)
+    vae = {**AUGMENTED["vae"], "steps": 6}
+    report = train_backbone(_train_config(tmp_path, vae=vae), corpus_dir=corpus, out_dir=tmp_path / "out",
+                            log=lambda *_: None)
+    assert report["status"] == "complete" and len(seen) == 4
+    assert (report["vae"]["best_step"], report["vae"]["best_mae"]) == (4, 10.0)
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["vae"]["best_step"] == 4
+    state = torch.load(tmp_path / "out" / "vae_training_state.pt", weights_only=True)
+    assert state["step"] == 6 and (state["extra"]["best_step"], state["extra"]["best_mae"]) == (4, 10.0)
+    written = load_file(str(tmp_path / "out" / "autoencoder.safetensors"))
+    last = load_file(str(tmp_path / "out" / "vae_checkpoint.safetensors"))
+    assert all(torch.equal(written[k], seen[1][k]) for k in written)  # step 4's weights, not step 6's
+    assert not all(torch.equal(written[k], last[k]) for k in written)
+    assert all(torch.equal(seen[3][k], seen[1][k]) for k in written)  # the UNet stage ran on the best VAE
+    logged = [json.loads(line) for line in (tmp_path / "out" / "losses.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["validation_mae"], e["best_step"]) for e in logged if "validation_mae" in e] == [
+        (2, 30.0, 2), (4, 10.0, 4), (6, 20.0, 4)]
+
+
+def test_validate_every_without_a_validation_section_is_refused(tmp_path, corpus):
+    config = json.loads(_train_config(tmp_path, **AUGMENTED).read_text())
+    del config["validation"]
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    with pytest.raises(DiffuGTSError, match="needs a 'validation' section"):
+        train_backbone(tmp_path / "train.json", corpus_dir=corpus, out_dir=tmp_path / "out", log=lambda *_: None)
+
+
+def test_augmentation_is_a_function_of_the_step_and_stays_in_its_bounds():
+    x = torch.from_numpy(np.random.default_rng(0).random((2, 1, 8, 6, 4), dtype=np.float32))
+    spec, window = {"flip": True, "scale": 0.05, "shift": 20.0}, (-1000.0, 1000.0)
+    batches = [augment(np.random.default_rng([5, 0, step]), x, spec, window) for step in (3, 3, 4, 5, 6, 7)]
+    assert torch.equal(batches[0], batches[1])
+    assert not all(torch.equal(batches[0], b) for b in batches[2:])
+    assert torch.equal(augment(np.random.default_rng(1), x, {}, window), x)  # nothing asked: unchanged
+    hu = (x * 2000 - 1000).flatten()
+    for b in batches:
+        flipped = torch.sort((b * 2000 - 1000).flatten()).values  # flips move voxels, the scale/shift is monotone
+        expected = torch.sort(hu).values
+        ratio_and_offset = np.polyfit(expected.numpy(), flipped.numpy(), 1)
+        assert 0.95 - 1e-4 <= ratio_and_offset[0] <= 1.05 + 1e-4 and abs(ratio_and_offset[1]) <= 20.0 + 1e-2
+    flips = augment(np.random.default_rng(2), x, {"flip": True})
+    assert flips.shape == x.shape and torch.equal(torch.sort(flips.flatten()).values, torch.sort(x.flatten()).values)

@@ -9,6 +9,10 @@ continues exactly where it stopped, and refuses a folder of another configuratio
 invocation to a session. Each invocation ends with the validation figure (VAE reconstruction error in the body
 on the corpus's validation split, when the config names one) and ``training.json``; a finished run also
 writes the two safetensors files, which the model card quotes. ``losses.jsonl`` logs losses and validations.
+With ``vae.validate_every`` the VAE is validated every that many steps (and at its last); the best weights
+(``vae_best.safetensors``, their step and figure in the checkpoint) are the ones the UNet learns the latents of
+and the ones written. ``augment`` (per stage) flips patches and scales/shifts their raw intensity, drawn like
+the patches from the step's generator.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from ..io import atomic_output
 from ..progress import ProgressCallback, silent
 from ..training import ResumableRun
 from .config import CONFIG_DIR
-from .train_data import TrainingVolume, corpus_rows, fitted_patch, image_batch, load_sources, sample_corner
+from .train_data import TrainingVolume, augment, corpus_rows, fitted_patch, image_batch, load_sources, sample_corner
+from .train_validation import BestWeights, validate
 
 DEFAULT_TRAIN_CONFIG = CONFIG_DIR / "train_demo_ct_real.json"  # train_demo_ct.json: the recipe of the shipped weights
 LOG_NAME = "losses.jsonl"
@@ -95,34 +100,51 @@ class LossLog:
 def run_stage(stage: str, module: torch.nn.Module, run: ResumableRun, spec: dict[str, Any],
               loss_of: Callable[[np.random.Generator], tuple[torch.Tensor, float | None]], *, seed: int,
               budget: Budget, losses_log: LossLog, every: int, log, progress: ProgressCallback,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+              extra: dict[str, Any] | None = None, best: BestWeights | None = None) -> dict[str, Any]:
     """Train (or continue) one stage until its steps or its own time limit are done, or the invocation's
-    budget is spent; checkpoint (with ``extra``) where it stops."""
+    budget is spent; checkpoint (with ``extra``) where it stops. With ``best``, validate as it says (each
+    validation is logged and checkpointed) and keep the best weights."""
     steps, limit = int(spec["steps"]), float(spec.get("time_limit_s", math.inf))
     optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=learning_rate(spec, 0))
     step, losses = run.restore(module, optimizer)
     seconds = float(run.extra.get("seconds", 0.0))
     losses_log.trim(stage, step)
     log_every = LOG_EVERY[stage]
-    module.train()
     started = time.monotonic()
+
+    def state() -> dict[str, Any]:
+        return {**(extra or {}), **(best.state if best else {}), "seconds": seconds + time.monotonic() - started}
+
+    def validate_if_due() -> None:  # also right after a restore: a kill may have come before the validation
+        if best is None or not best.due(step, steps):
+            return
+        mae = best.update(module, step)
+        run.checkpoint(module, optimizer, step, losses, state())
+        log(f"{stage} step {step}/{steps}: validation {mae} (best {best.mae} at step {best.step})")
+        losses_log.write({"stage": stage, "step": step, "validation_mae": mae, "best_mae": best.mae,
+                          "best_step": best.step, "seconds": round(state()["seconds"], 1)})
+
+    validate_if_due()
+    module.train()
     while step < steps and seconds + time.monotonic() - started < limit and not budget.spent():
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(spec, step)
         loss, recorded = loss_of(np.random.default_rng([seed, STAGES.index(stage), step]))
-        run.learn(module, optimizer, loss, step, losses, steps=steps, every=every, recorded=recorded,
-                  extra={**(extra or {}), "seconds": seconds + time.monotonic() - started})
+        run.learn(module, optimizer, loss, step, losses, steps=steps, every=every, recorded=recorded, extra=state())
         step, budget.steps = step + 1, budget.steps + 1
         if step % log_every == 0:
             mean = float(np.mean(losses[-log_every:]))
             elapsed = seconds + time.monotonic() - started
             log(f"{stage} step {step}/{steps}: loss {mean:.4f} ({elapsed:.0f} s)")
             losses_log.write({"stage": stage, "step": step, "loss": round(mean, 6), "seconds": round(elapsed, 1)})
+        validate_if_due()
+        module.train()
         progress(f"train {stage}", step / steps)
+    run.checkpoint(module, optimizer, step, losses, state())
     seconds += time.monotonic() - started
-    run.checkpoint(module, optimizer, step, losses, {**(extra or {}), "seconds": seconds})
-    return {"steps": step, "seconds": round(seconds, 1), "done": step >= steps or seconds >= limit,
-            "final_loss": round(float(np.mean(losses[-log_every:])), 5) if losses else None}
+    report = {"steps": step, "seconds": round(seconds, 1), "done": step >= steps or seconds >= limit,
+              "final_loss": round(float(np.mean(losses[-log_every:])), 5) if losses else None}
+    return {**report, **({"best_step": best.step, "best_mae": best.mae} if best else {})}
 
 
 def _latents(backbone, volumes: list[TrainingVolume]) -> tuple[list[TrainingVolume], list[np.ndarray]]:
@@ -202,20 +224,36 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     common = {"seed": seed, "budget": budget, "losses_log": losses_log, "every": every, "log": log,
               "progress": progress}
 
-    # ---- stage 1: VAE (L1 reconstruction + small KL) ------------------------------------------------
+    validation = train.get("validation")
+    modality = validation.get("modality", "CT") if validation else "CT"
+    rows = corpus_rows(corpus_dir, split=validation.get("split", "validation"), modality=modality) if validation else []
+
+    # ---- stage 1: VAE (L1 reconstruction + small KL), the weights of the best validation kept -------------
     spec = train["vae"]
     patch = tuple(spec.get("patch", config.patch_size))
+    best = None
+    if spec.get("validate_every"):
+        if not validation:
+            raise DiffuGTSError("the training config's 'vae.validate_every' needs a 'validation' section", path=path,
+                                hint='Add "validation": {"kind": "corpus", "split": "validation", "modality": "CT"}.')
+        best = BestWeights(out / "vae_best.safetensors", int(spec["validate_every"]),
+                           lambda: validate(backbone, rows, modality=modality)["mae"], runs["vae"].extra)
+    intensity = config.intensity.get("ct", {})
+    window = tuple(intensity["window"]) if intensity.get("kind") == "clip" else None
 
     def vae_loss(rng: np.random.Generator) -> tuple[torch.Tensor, float]:
         x = image_batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)),
                         multiple=config.latent_downsample)
+        x = augment(rng, x, spec.get("augment", {}), window)
         reconstruction, z_mu, z_sigma = ae(x)
         kl = 0.5 * torch.mean(z_mu.pow(2) + z_sigma.pow(2) - torch.log(z_sigma.pow(2) + 1e-12) - 1)
         l1 = F.l1_loss(reconstruction, x)
         return l1 + float(spec.get("kl_weight", 1e-6)) * kl, l1.item()
 
-    report["vae"] = run_stage("vae", ae, runs["vae"], spec, vae_loss, **common)
+    report["vae"] = run_stage("vae", ae, runs["vae"], spec, vae_loss, **common, best=best)
     report["vae"]["final_l1"] = report["vae"].pop("final_loss")
+    if best is not None and report["vae"]["done"]:
+        best.load(ae)  # the UNet learns the best VAE's latents, and that VAE is the one written
     ae.eval()
     for p in ae.parameters():
         p.requires_grad_(False)
@@ -239,6 +277,7 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
         def unet_loss(rng: np.random.Generator) -> tuple[torch.Tensor, None]:
             z = _latent_batch(rng, latents, bodies, lpatch, int(spec.get("batch", 4)),
                               float(spec.get("body_fraction", 0.0)), scale_factor, unet_multiple)
+            z = augment(rng, z, spec.get("augment", {}))
             noise = torch.randn_like(z)
             if config.is_rectified_flow:
                 t = scheduler.sample_timesteps(z)
@@ -258,14 +297,10 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
     report["status"] = "complete" if done else "stopped: run the same command again to continue"
 
     # ---- validation: VAE reconstruction error on scans never trained on --------------------------------
-    validation = train.get("validation")
     if validation:
-        from .train_validation import validate
-
-        rows = corpus_rows(corpus_dir, split=validation.get("split", "validation"),
-                           modality=validation.get("modality", "CT"))
-        report["validation"] = validate(backbone, rows, modality=validation.get("modality", "CT"))
-        losses_log.write({"stage": "validation", "vae_step": report["vae"]["steps"],
+        report["validation"] = validate(backbone, rows, modality=modality)
+        best_loaded = best is not None and report["vae"]["done"] and best.step is not None
+        losses_log.write({"stage": "validation", "vae_step": best.step if best_loaded else report["vae"]["steps"],
                           "mae": report["validation"]["mae"]})
         log(f"validation: VAE reconstruction MAE in the body {report['validation']['mae']} on {len(rows)} scans")
     report["invocation_seconds"] = round(time.time() - started, 1)

@@ -186,3 +186,22 @@ def image_batch(rng: np.random.Generator, volumes: list[TrainingVolume], patch, 
         else:
             out.append(_patch(volume.image, corner, shape))
     return torch.from_numpy(np.stack(out)[:, None].astype(np.float32))
+
+
+def augment(rng: np.random.Generator, batch: torch.Tensor, spec: dict[str, Any],
+            window: tuple[float, float] | None = None) -> torch.Tensor:
+    """A batch ``[B, C, X, Y, Z]`` randomly flipped along each axis (``"flip": true``, each axis with probability
+    1/2) and, given the intensity ``window`` (raw units, e.g. HU) that maps to [0, 1], scaled about 0 and shifted
+    in raw units (``"scale": 0.05`` draws a factor in [0.95, 1.05], ``"shift": 20`` a shift in [-20, 20]), then
+    clipped to [0, 1] as the window clips. Draws from ``rng`` only what the spec asks for, so a step's batch
+    stays a function of (seed, stage, step)."""
+    if spec.get("flip"):
+        axes = [2 + axis for axis in range(3) if rng.random() < 0.5]
+        batch = batch.flip(axes) if axes else batch
+    scale, shift = float(spec.get("scale", 0.0)), float(spec.get("shift", 0.0))
+    if window is not None and (scale or shift):
+        low, high = window
+        factor, offset = 1 + float(rng.uniform(-scale, scale)), float(rng.uniform(-shift, shift))
+        raw = batch * (high - low) + low
+        batch = ((raw * factor + offset - low) / (high - low)).clamp(0, 1)
+    return batch

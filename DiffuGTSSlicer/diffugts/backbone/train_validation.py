@@ -3,9 +3,13 @@ scans it never trained on (the corpus's validation split)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from ..errors import DiffuGTSError
 from ..io import Volume
 
 
@@ -46,3 +50,43 @@ def validate(backbone, rows: list, *, modality: str) -> dict:
     maes = [c["mae"] for c in cases if np.isfinite(c.get("mae", np.nan))]
     return {"metric": "VAE reconstruction mean absolute error inside the body (raw units: HU for CT)",
             "mae": round(float(np.mean(maes)), 2) if maes else None, "cases": cases}
+
+
+class BestWeights:
+    """Early stopping by validation: the figure (lower is better) every ``every`` steps of a stage and at its
+    last step, and the weights of the best so far in ``path``; ``state`` (best step and figure, last step
+    validated) goes into the stage's checkpoint, so a resumed run keeps the best so far."""
+
+    def __init__(self, path: Path, every: int, measure: Callable[[], float | None], state: dict) -> None:
+        self.path, self.every, self.measure = path, every, measure
+        self.step, self.mae = state.get("best_step"), state.get("best_mae")
+        self.validated = int(state.get("validated_step", 0))
+
+    @property
+    def state(self) -> dict:
+        return {"best_step": self.step, "best_mae": self.mae, "validated_step": self.validated}
+
+    def due(self, step: int, steps: int) -> bool:
+        return step > self.validated and (step % self.every == 0 or step == steps)
+
+    def update(self, module: torch.nn.Module, step: int) -> float | None:
+        """Validate ``module`` at ``step``; keep its weights when they are the best so far."""
+        from .checkpoint import save_safetensors
+
+        mae = self.measure()
+        self.validated = step
+        if mae is not None and np.isfinite(mae) and (self.mae is None or mae < self.mae):
+            save_safetensors(module, self.path, {"step": step})
+            self.step, self.mae = step, mae
+        return mae
+
+    def load(self, module: torch.nn.Module) -> None:
+        """The best weights into ``module`` (nothing when no validation gave a figure)."""
+        from .checkpoint import load_into
+
+        if self.step is None:
+            return
+        saved = load_into(module, self.path, "best").get("step") if self.path.is_file() else None
+        if saved != str(self.step):
+            raise DiffuGTSError(f"the best weights (step {saved}) are not those of the training state (step "
+                                f"{self.step})", path=self.path, hint="Delete the stage's files to start it over.")
