@@ -28,6 +28,11 @@ class Organ:
     words: tuple[str, ...]
     color: Color
 
+    @property
+    def name(self) -> str:
+        """The lower-case display name: 'SCT^64033007^Kidney' -> 'kidney'."""
+        return self.code.split("^")[-1].lower()
+
 
 ORGANS: tuple[Organ, ...] = (
     Organ("SCT^10200004^Liver", ("liver", "hepatic", "hepato", "hcc"), (0.87, 0.45, 0.20)),

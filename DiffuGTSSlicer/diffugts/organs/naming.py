@@ -17,4 +17,4 @@ def organ_for(text: str) -> str:
     if name in PLAIN_NAMES or name in atlas_organs():
         return name
     organ = find_organ(name)
-    return organ.code.split("^")[-1].lower() if organ else name
+    return organ.name if organ else name

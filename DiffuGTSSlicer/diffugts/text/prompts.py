@@ -41,8 +41,7 @@ class Prompt:
 
 
 def _organ_name(organ: Organ | None) -> str | None:
-    """'SCT^64033007^Kidney' -> 'kidney'."""
-    return organ.code.split("^")[-1].lower() if organ else None
+    return organ.name if organ else None
 
 
 def normalize(text: str) -> str:
