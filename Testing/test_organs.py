@@ -61,6 +61,21 @@ def test_rule_priors_lie_on_the_exact_grid_and_find_the_organs(direction):
         assert dice(found, reference) > (0.85 if prior.organ != "bone" else 0.6), (direction, prior.organ)
 
 
+def test_the_lung_prior_holds_a_central_nodule_and_one_against_the_pleura():
+    """A tumor prompt searches the lung: soft-tissue nodules inside it and in a notch of its wall are lung."""
+    image, truth = phantom_ct("LPS")  # axis-aligned: on the oblique grid a 7 mm nodule is a few partial voxels
+    p = world_points(image)
+    cx, cy, cz = LUNG_CENTRES["right"]
+    central = (p[..., 0] - cx) ** 2 + (p[..., 1] - cy) ** 2 + (p[..., 2] - cz) ** 2 <= 8.0 ** 2
+    pleural = (p[..., 0] - (cx - 22.0)) ** 2 + (p[..., 1] - cy) ** 2 + (p[..., 2] - cz) ** 2 <= 7.0 ** 2
+    nodules = (central | pleural) & truth["lung"]
+    array = image.array.copy()
+    array[nodules] = 30
+    lung = organ_prior(image.like(array), "lung").mask().array > 0
+    assert lung[nodules].mean() > 0.95
+    assert dice(lung, truth["lung"] & truth["body"]) > 0.85  # closing did not swallow the mediastinum
+
+
 def test_an_organ_without_a_prior_gets_the_body_and_a_note_saying_so():
     image, _ = phantom_ct("oblique")
     breast, body = organ_priors(image, ["breast", "body"])

@@ -8,7 +8,8 @@
   parenchyma is not pure air); the air components of at least :data:`LUNG_MIN_ML` mL whose 10th
   percentile is above :data:`LUNG_P10_HU` are lung (parenchyma: about -850 HU; bowel gas has a pure-air
   core, below -960 HU even at 3 mm; emphysematous lungs, whose tenth percentile is below -950 HU by
-  definition, are missed); left and right split by the body's midline;
+  definition, are missed); then closed and filled slice by slice, so nodules, masses against the pleura and
+  vessels are inside (the lung a tumor prompt searches); left and right split by the body's midline;
 - bone: cortex (above :data:`CORTEX_HU`, components of at least :data:`BONE_MIN_ML`) grown into the voxels
   above :data:`BONE_HU` connected to it (marrow and thin bone at 3 mm; an enhancing liver is not connected),
   closed and filled slice by slice.
@@ -29,6 +30,7 @@ RIM_VOXELS = 2
 CROP_FACE_FRACTION = 0.25
 LUNG_MIN_ML = 5.0
 LUNG_P10_HU = -930.0
+LUNG_CLOSE_MM = 20.0
 CORTEX_HU = 250.0
 BONE_HU = 120.0
 BONE_MIN_ML = 0.5
@@ -68,7 +70,28 @@ def _lungs(working: Volume, body: np.ndarray) -> np.ndarray:
     sizes = ndimage.sum_labels(inside, labels, np.arange(1, count + 1)) * working.voxel_volume_ml
     keep = [n for n in 1 + np.flatnonzero(sizes >= LUNG_MIN_ML)
             if np.percentile(working.array[labels == n], 10) >= LUNG_P10_HU]
-    return np.isin(labels, keep)
+    return _with_nodules(np.isin(labels, keep), working, body)
+
+
+def _with_nodules(lungs: np.ndarray, working: Volume, body: np.ndarray) -> np.ndarray:
+    """The lungs with what lies in them: each lung (one side of the body's midline), slice by slice, closed by a
+    disk of :data:`LUNG_CLOSE_MM` (a nodule against the pleura or a hilar mass makes a notch in the air) and its
+    holes filled (nodules and vessels). Each side alone, so the tissue between the lungs is never bridged."""
+    spacing = working.spacing
+    radius = [max(1, int(round(LUNG_CLOSE_MM / s))) for s in spacing[:2]]  # (x, y) in voxels
+    y, x = np.mgrid[-radius[1]:radius[1] + 1, -radius[0]:radius[0] + 1]
+    disk = (y * spacing[1]) ** 2 + (x * spacing[0]) ** 2 <= LUNG_CLOSE_MM ** 2
+    pad = max(radius)
+    x_mm = working.origin[0] + spacing[0] * np.arange(lungs.shape[2])
+    left = np.broadcast_to((x_mm > _midline_x(working, body))[None, :], lungs.shape[1:])
+    out = np.zeros_like(lungs)
+    for k, plane in enumerate(lungs):
+        for side in (left, ~left):  # padded: closing must not erode at the grid's edge
+            one = plane & side
+            if one.any():
+                closed = ndimage.binary_closing(np.pad(one, pad), structure=disk)[pad:-pad, pad:-pad]
+                out[k] |= ndimage.binary_fill_holes(closed | one) & side
+    return out
 
 
 def _outside_air(working: Volume, air: np.ndarray) -> np.ndarray:
