@@ -100,14 +100,13 @@ def untilt(array: np.ndarray, grid: StackGrid) -> np.ndarray:
         return array
     slices, rows, columns = array.shape
     fill = array.min()
-    out = np.full((slices, rows + grid.pad, columns), fill, dtype=np.float64)
+    out = np.full((slices, rows + grid.pad, columns), fill, dtype=np.float32)
     for k in range(slices):
         source = np.arange(rows + grid.pad) - grid.shift_rows[k]
-        inside = (source >= 0) & (source < rows)
+        inside = (source >= 0) & (source <= rows - 1)
         low = np.floor(source[inside]).astype(int)
-        high = np.minimum(low + 1, rows - 1)
         weight = (source[inside] - low)[:, None]
-        out[k, inside] = array[k, low] * (1 - weight) + array[k, high] * weight
+        out[k, inside] = array[k, low] * (1 - weight) + array[k, np.minimum(low + 1, rows - 1)] * weight
     if np.issubdtype(array.dtype, np.integer):
         info = np.iinfo(array.dtype)
         return np.clip(np.rint(out), info.min, info.max).astype(array.dtype)

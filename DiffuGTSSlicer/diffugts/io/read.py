@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..memory import budget_bytes, format_bytes, pipeline_bytes
 from .itk_messages import captured_itk_messages
 from .modality import guess_modality
+from .dicom_read import find_dicom_series
 from .nifti_header import HEADER_BYTES, open_nifti, parse_nifti_header
 from .safe_write import compound_suffix, register_input
 from .volume import Grid, Volume
@@ -49,13 +50,15 @@ def _read(path: Path, channel: int | None, name_hint: bool) -> tuple[Volume, lis
     if path.is_dir():
         if channel is not None:
             raise InputError("a DICOM series folder has no channels", path=path)
-        image, files, dicom_modality, warnings = _read_dicom_folder(path)
+        image, files, dicom_modality, warnings, series_uid = _read_dicom_folder(path)
     else:
         _check_suffix(path)
         image = _read_file(path, channel)
-        files, dicom_modality, warnings = [path], None, []
+        files, dicom_modality, warnings, series_uid = [path], None, [], None
     volume = _to_volume(image, path, channel or 0)
     volume.warnings.extend(warnings)
+    if series_uid:
+        volume.metadata["dicom_series_uid"] = series_uid  # the DICOM SEG export references this series
     modality, reason = guess_modality(volume.array, path=str(path) if name_hint else None,
                                       dicom_modality=dicom_modality)
     volume.modality = modality
@@ -135,41 +138,11 @@ def _read_file(path: Path, channel: int | None) -> sitk.Image:
         ) from None
 
 
-def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None, list[str]]:
-    series_reader = sitk.ImageSeriesReader()
-    series_ids = series_reader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputError(
-            "folder holds no DICOM series",
-            path=folder,
-            hint="Pass an image file (.nii.gz, .nrrd, .mha) or a folder of DICOM slices.",
-        )
-    by_series = {sid: series_reader.GetGDCMSeriesFileNames(str(folder), sid) for sid in series_ids}
-    chosen = max(by_series, key=lambda sid: len(by_series[sid]))
-    files = list(by_series[chosen])
-    warnings = []
-    if len(by_series) > 1:
-        others = ", ".join(f"{sid} ({len(f)} files)" for sid, f in by_series.items() if sid != chosen)
-        warnings.append(
-            f"{folder}: holds {len(by_series)} DICOM series; using the largest, {chosen} ({len(files)} files). "
-            f"Others: {others}."
-        )
-    listed = {Path(f).name for f_list in by_series.values() for f in f_list}
-    skipped = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in listed)
-    if skipped:
-        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-        warnings.append(f"{folder}: {len(skipped)} files are not readable DICOM slices and were ignored: {shown}.")
-    header = _check_slice_positions(folder, files)
-    size = list(header.GetSize())[:2] + [len(files)]
-    _check_header(folder, 3, size, header.GetNumberOfComponents(), header.GetPixelID(), None)
-    dicom_modality = header.GetMetaData("0008|0060") if header.HasMetaDataKey("0008|0060") else None
-    series_reader.SetFileNames(files)
-    try:
-        image = series_reader.Execute()
-    except RuntimeError:
-        raise InputError("cannot read the DICOM series: a slice is corrupt or truncated", path=folder,
-                         hint="Re-export the series; check that the copy finished.") from None
-    return image, [Path(f) for f in files], dicom_modality, warnings
+def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None, list[str], str]:
+    """A DICOM folder's volume (see io.dicom_read), checked against the memory budget before its voxels are read."""
+    series = find_dicom_series(folder)
+    _check_header(folder, 3, series.size, series.stack.samples, series.pixel_id, None)
+    return series.read(), series.files, series.stack.modality, series.warnings, series.stack.series_uid
 
 
 def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> None:
@@ -258,30 +231,6 @@ def _gzip_isize(path: Path) -> int:
     with open(path, "rb") as handle:
         handle.seek(-4, 2)
         return struct.unpack("<I", handle.read(4))[0]
-
-
-def _check_slice_positions(folder: Path, files: list[str]) -> sitk.ImageFileReader:
-    """Refuse a series with missing or unevenly spaced slices (ITK would read it with a silent gap)."""
-    positions, header = [], sitk.ImageFileReader()
-    for file in files:
-        header.SetFileName(file)
-        try:
-            header.ReadImageInformation()
-        except RuntimeError:
-            raise InputError("cannot read the DICOM header", path=file, hint="Re-export the series.") from None
-        positions.append(header.GetOrigin())
-    if len(files) > 2:
-        normal = np.asarray(header.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
-        gaps = np.diff(np.sort(np.asarray(positions) @ normal))
-        if gaps.max() - gaps.min() > 1e-3 * max(1.0, float(np.median(gaps))):
-            raise InputError(
-                f"slices are missing or unevenly spaced (gaps from {gaps.min():.4g} to {gaps.max():.4g} mm)",
-                path=folder,
-                hint="The series is incomplete or mixes acquisitions; re-export the complete series.",
-            )
-    header.SetFileName(files[0])
-    header.ReadImageInformation()
-    return header
 
 
 def _check_header(path: Path, dimension: int, size: tuple[int, ...], components: int, pixel_id: int,
