@@ -164,10 +164,26 @@ def write_secondary_capture(path: Path, series_uid: str) -> Path:
     return path
 
 
-def dcm2niix(folder: Path, out: Path) -> list[sitk.Image]:
-    """What dcm2niix (the PyPI package's binary) makes of ``folder``: every NIfTI it writes, read by SimpleITK."""
+def dcm2niix(folder: Path, out: Path) -> dict[str, sitk.Image]:
+    """What dcm2niix (the PyPI package's binary) makes of ``folder``: file name -> each NIfTI it writes."""
     binary = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([binary, "-z", "n", "-b", "n", "-f", "%s_%p", "-o", str(out), str(folder)], check=True,
                    capture_output=True, text=True)
-    return [sitk.ReadImage(str(p)) for p in sorted(out.glob("*.nii"))]
+    return {p.name: sitk.ReadImage(str(p)) for p in sorted(out.glob("*.nii"))}
+
+
+def same_grid(ours: sitk.Image, theirs: sitk.Image) -> dict[str, float]:
+    """How far two images' grids are apart once both are reoriented to the nearest of LPS's axis orders and
+    signs (dcm2niix flips rows): origin in voxels, spacing (relative) and direction; and whether the voxels agree."""
+    a, b = sitk.DICOMOrient(ours, "LPS"), sitk.DICOMOrient(theirs, "LPS")
+    if a.GetSize() != b.GetSize():
+        return {"size": float("inf")}
+    origin = (np.asarray(a.GetOrigin()) - np.asarray(b.GetOrigin())) @ np.asarray(a.GetDirection()).reshape(3, 3)
+    return {
+        "size": 0.0,
+        "origin_voxels": float(np.abs(origin / np.asarray(a.GetSpacing())).max()),
+        "spacing": float(np.abs(np.asarray(a.GetSpacing()) / np.asarray(b.GetSpacing()) - 1).max()),
+        "direction": float(np.abs(np.asarray(a.GetDirection()) - np.asarray(b.GetDirection())).max()),
+        "values": float(np.abs(sitk.GetArrayFromImage(a).astype(float) - sitk.GetArrayFromImage(b)).max()),
+    }
