@@ -9,6 +9,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from diffugts.io.nifti_header import parse_nifti_header
 
 SROW_AT = 280  # NIfTI-1: srow_x, srow_y, srow_z, 4 float32 each
 SHEARED = (-1, -0.6, 0, 0, 0, -0.8, 0, 0, 0, 0, 2, 0)  # j axis at 53 degrees to i; column lengths 1, 1, 2
+SCALED = (-1.5, 0, 0, 0, 0, -1, 0, 0, 0, 0, 2, 0)  # i column 1.5 long where pixdim says 1: ITK warns
 
 
 def _nifti(path: Path, srow: tuple[float, ...] | None = None, qform_code: int | None = None) -> Path:
@@ -128,7 +132,7 @@ def test_sform_that_is_only_rotated_and_scaled_is_read_with_its_direction(tmp_pa
 
 
 def test_sform_scales_that_disagree_with_pixdim_become_one_warning(tmp_path, capfd):
-    path = _nifti(tmp_path / "scaled.nii", (-1.5, 0, 0, 0, 0, -1, 0, 0, 0, 0, 2, 0))
+    path = _nifti(tmp_path / "scaled.nii", SCALED)
     capfd.readouterr()
     volume = read_volume(path)
     assert capfd.readouterr() == ("", "")
@@ -151,14 +155,46 @@ def test_fd2_is_restored_after_reads(tmp_path, capfd):
     assert capfd.readouterr().err == "still the real stderr\npython too\n"
 
 
-def test_nested_captures_each_get_their_own_text(capfd):
+def test_nested_captures_each_get_their_own_text(tmp_path, capfd):
+    outer_file, inner_file = (_nifti(tmp_path / name, SCALED) for name in ("outer.nii", "inner.nii"))
     with captured_itk_messages() as outer:
-        os.write(2, b"a\n")
+        sitk.ReadImage(str(outer_file))
         with captured_itk_messages() as inner:
-            os.write(2, b"b\n")
-        os.write(2, b"c\n")
-    assert (outer.text, inner.text) == ("a\nc\n", "b\n")
+            sitk.ReadImage(str(inner_file))
+    assert inner.lines() == [f"{inner_file} has unexpected scales in sform"]
+    assert outer.lines() == [f"{outer_file} has unexpected scales in sform"]
     assert capfd.readouterr().err == ""
+
+
+def test_another_threads_output_never_becomes_this_volumes_warnings(tmp_path, capfd):
+    """A server's other threads print while a volume is read: before, their lines (ITK-shaped or not) were
+    caught with fd 2 and became the volume's warnings; now they reach stderr, and the volume has only its own."""
+    good, scaled = _nifti(tmp_path / "good.nii"), _nifti(tmp_path / "scaled.nii", SCALED)
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            os.write(2, b"WARNING: In other.cxx, line 1\nOther (0x1): another thread's line\n\n")
+            time.sleep(0.0005)
+
+    def read_scaled() -> list[str]:
+        return read_volume(scaled).warnings
+
+    threads = [threading.Thread(target=chatter) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            scaled_warnings = [pool.submit(read_scaled) for _ in range(10)]
+            for _ in range(10):
+                assert read_volume(good).warnings == []
+            for future in scaled_warnings:
+                assert future.result() == [f"{scaled}: ITK: the file has unexpected scales in sform"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert "another thread's line" in capfd.readouterr().err  # printed, not swallowed
 
 
 def test_unexpected_failure_lets_itk_text_through_but_input_errors_do_not(capfd):
@@ -173,21 +209,24 @@ def test_unexpected_failure_lets_itk_text_through_but_input_errors_do_not(capfd)
 
 
 @pytest.mark.parametrize("closed", [(2,), (0, 2)])  # with fd 0 closed too, the temporary file does not get fd 2
-def test_capture_works_when_fd2_is_closed_and_leaves_it_closed(closed):
+def test_capture_works_when_fd2_is_closed_and_leaves_it_closed(closed, tmp_path):
+    scaled = _nifti(tmp_path / "scaled.nii", SCALED)
     script = textwrap.dedent(f"""
         import os
+        import SimpleITK as sitk
         from diffugts.io.itk_messages import captured_itk_messages
         for fd in {closed}:
             os.close(fd)
         with captured_itk_messages() as said:
             os.write(2, b"x")
+            sitk.ReadImage({str(scaled)!r})
         try:
             os.fstat(2)
         except OSError:
-            print("closed", said.text)
+            print("closed", said.lines())
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.stdout == "closed x\n", result.stdout + result.stderr
+    assert result.stdout == f"closed ['{scaled} has unexpected scales in sform']\n", result.stdout + result.stderr
 
 
 def test_reading_works_without_temporary_space(tmp_path, monkeypatch):
@@ -196,13 +235,27 @@ def test_reading_works_without_temporary_space(tmp_path, monkeypatch):
     assert read_volume(good).size == (6, 5, 4)
 
 
-def test_capture_works_when_fd2_is_a_file(tmp_path):
+def test_library_text_is_printed_after_the_block_unless_an_input_error_explains_it(tmp_path):
+    """C libraries print to fd 2 directly: kept aside during the block, in order after it, dropped when the
+    block ends with a one-line InputError (the library's account of the same failure)."""
     log = tmp_path / "log.txt"
-    script = "import os\nfrom diffugts.io.itk_messages import captured_itk_messages\n" \
-             "with captured_itk_messages() as said:\n    os.write(2, b'inside')\nos.write(2, b'after')\n"
+    script = textwrap.dedent("""
+        import os
+        from diffugts.errors import InputError
+        from diffugts.io.itk_messages import captured_itk_messages
+        with captured_itk_messages():
+            os.write(2, b'inside ')
+        os.write(2, b'after ')
+        try:
+            with captured_itk_messages():
+                os.write(2, b'MetaImage: data not read completely')
+                raise InputError('truncated')
+        except InputError:
+            os.write(2, b'end')
+    """)
     with open(log, "wb") as handle:
         subprocess.run([sys.executable, "-c", script], stderr=handle, check=True)
-    assert log.read_text() == "after"
+    assert log.read_text() == "inside after end"
 
 
 def test_itk_and_gdcm_boilerplate_is_stripped_and_repeats_dropped():
