@@ -47,9 +47,12 @@ def running_server(segmenter, work_dir: Path, **options) -> Iterator[RunningServ
 
 def raw(port: int, method: str, target: str, body=None, headers: dict[str, str] | None = None,
         token: str | None = TOKEN) -> tuple[int, bytes]:
-    """(status, body) of one request sent exactly as given: the target is not normalized or quoted."""
+    """(status, body) of one request sent exactly as given: the target is not normalized or quoted; a str body
+    (JSON text) goes as application/json unless ``headers`` say otherwise."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = dict(headers or {})
+    if isinstance(body, str):
+        headers.setdefault("Content-Type", "application/json")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:

@@ -33,7 +33,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 class Client:
     """One ``diffugts serve`` at ``url`` (http or https), with its bearer token if it needs one."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, retry_s: float = 600.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DiffuGTSError(f"the server URL {url!r} is not an http:// or https:// address",
@@ -42,6 +42,7 @@ class Client:
         self._parts = parts
         self._token = token
         self.timeout = timeout
+        self.retry_s = retry_s
 
     def health(self) -> dict:
         return self._json("GET", "/health")
@@ -67,7 +68,7 @@ class Client:
                     yield chunk
 
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        return self._json("POST", f"/volumes?format={quote(file_format)}", chunks(), headers)["id"]
+        return self._json("POST", f"/volumes?format={quote(file_format)}", chunks, headers)["id"]
 
     def delete_volume(self, volume_id: str) -> None:
         self._json("DELETE", f"/volumes/{quote(volume_id)}")
@@ -119,12 +120,21 @@ class Client:
         return written
 
     def _json(self, method: str, path: str, body=None, headers: dict[str, str] | None = None) -> dict:
-        try:
-            with self._send(method, path, body, headers) as response:
-                return json.loads(response.read())
-        except ValueError:
-            raise DiffuGTSError(f"the server at {self.url} did not answer in JSON",
-                                hint="Check that the URL points to 'diffugts serve'.") from None
+        """The JSON answer; ``body`` may be a function making the body (an upload's chunks), so that a request
+        the server turns away for now (503 with Retry-After: uploads under way, a full queue) is sent again
+        after the wait it asks for, for up to ``retry_s`` seconds in all."""
+        deadline = time.monotonic() + self.retry_s
+        while True:
+            try:
+                with self._send(method, path, body() if callable(body) else body, headers) as response:
+                    return json.loads(response.read())
+            except ValueError:
+                raise DiffuGTSError(f"the server at {self.url} did not answer in JSON",
+                                    hint="Check that the URL points to 'diffugts serve'.") from None
+            except _Later as later:
+                if time.monotonic() + later.seconds > deadline:
+                    raise later.error from None
+                time.sleep(later.seconds)
 
     def _send(self, method: str, path: str, body=None, headers: dict[str, str] | None = None):
         """The response to one request (status 2xx), or the server's refusal as a one-line error."""
@@ -148,7 +158,11 @@ class Client:
                                 hint="Check the URL and that 'diffugts serve' runs there (or its SSH tunnel is "
                                      "open).") from None
         if response.status >= 300:
-            raise self._refusal(response)
+            refusal = self._refusal(response)
+            retry_after = response.getheader("Retry-After", "")
+            if response.status == 503 and retry_after.isdigit():
+                raise _Later(refusal, min(int(retry_after), 30))
+            raise refusal
         return response
 
     def _refusal(self, response: http.client.HTTPResponse) -> DiffuGTSError:
@@ -163,6 +177,14 @@ class Client:
             return DiffuGTSError(f"the server refused the upload: {message}",
                                  hint="Crop the volume or ask for a larger --max-upload-mb on the server.")
         return DiffuGTSError(f"the server answered {response.status}: {message}")
+
+
+class _Later(DiffuGTSError):
+    """The server asked for the request again after ``seconds`` (503 with Retry-After)."""
+
+    def __init__(self, error: DiffuGTSError, seconds: int) -> None:
+        super().__init__(error.problem, hint=error.hint)
+        self.error, self.seconds = error, seconds
 
 
 def segment(client: Client, image: str | Path, request: dict, out: str | Path, *,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psutil
 
@@ -11,6 +14,12 @@ BUDGET_ENV = "DIFFUGTS_MEMORY_BUDGET_GB"
 # Working copies the pipeline holds per voxel at full resolution: the float32 image, its
 # reconstruction, the pseudo-healthy scan, probability, attention and uncertainty maps.
 PIPELINE_FLOAT32_COPIES = 6
+_reserved = 0  # bytes held by reserve() blocks now, in every thread of this process
+_reserved_lock = threading.Lock()
+
+
+class MemoryBusy(Exception):
+    """The memory asked for is taken by work already under way; it may fit once that ends."""
 
 
 def budget_bytes() -> int:
@@ -28,6 +37,24 @@ def budget_bytes() -> int:
                                 hint="Set it to a size in GB, for example 8, or unset it.")
         return int(gigabytes * 1024**3)
     return int(psutil.virtual_memory().available * 0.8)
+
+
+@contextmanager
+def reserve(nbytes: int) -> Iterator[None]:
+    """Hold ``nbytes`` of the budget for the block, so that concurrent work (uploads read at once) cannot each
+    see the same free memory; MemoryBusy when the budget less what others hold is smaller."""
+    global _reserved
+    with _reserved_lock:
+        free = budget_bytes() - _reserved
+        if nbytes > free:
+            raise MemoryBusy(f"{format_bytes(nbytes)} of memory is needed and {format_bytes(max(free, 0))} is "
+                             "free beside the work under way")
+        _reserved += nbytes
+    try:
+        yield
+    finally:
+        with _reserved_lock:
+            _reserved -= nbytes
 
 
 def pipeline_bytes(voxels: int, input_bytes_per_voxel: int) -> int:

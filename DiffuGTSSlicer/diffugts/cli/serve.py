@@ -23,13 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve", help="keep models loaded and serve segmentations over HTTP",
         description="Load the models once and serve `diffugts segment` over HTTP: upload a volume, queue jobs "
         "with prompts, follow their progress, fetch the same files a local run writes. New prompts on the same "
-        "volume reuse its cached features. Listens on 127.0.0.1 unless --host says otherwise; any other address "
-        "needs a token (DIFFUGTS_TOKEN or --token-file), which every request but /health must then carry as "
-        "'Authorization: Bearer TOKEN'. Research software, not for clinical use.")
+        "volume reuse its cached features. Listens on 127.0.0.1 unless --host says otherwise. Every request but "
+        "/health must carry the token as 'Authorization: Bearer TOKEN': DIFFUGTS_TOKEN or --token-file, else, on "
+        "127.0.0.1, a random one printed at start (any other address needs one given). Research software, not "
+        "for clinical use.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     add_token_option(parser)
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a name clients reach the server by, accepted in their Host header (repeatable). "
+                             "On 127.0.0.1 only this machine's loopback names are accepted besides these, which "
+                             "stops web pages that rebind their own name to 127.0.0.1; on other addresses any "
+                             "name is accepted unless some are given here")
     parser.add_argument("--max-upload-mb", type=positive_int, default=2048,
                         help="largest volume upload accepted, in MB (default 2048)")
     parser.add_argument("--work-dir", metavar="DIR",
@@ -55,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise DiffuGTSError(f"diffugts serve needs FastAPI and uvicorn ({error})",
                             hint='Install them with: pip install "diffugts[serve]".') from None
-    from ..serve.security import check_bind
+    from ..serve.security import allowed_hosts, check_bind, new_token
 
     token = read_token(args)
     check_bind(args.host, token)
+    generated = token is None
+    if generated:  # loopback without a token of the user's: any local program or web page could use it
+        token = new_token()
     check_port_free(args.host, args.port)
     if args.work_dir and not Path(args.work_dir).is_dir():
         raise DiffuGTSError("--work-dir must be an existing folder", path=args.work_dir)
@@ -67,10 +76,15 @@ def run(args: argparse.Namespace) -> int:
     segmenter = load_segmenter(args)
     work_dir = Path(tempfile.mkdtemp(prefix="diffugts-serve-", dir=args.work_dir))
     try:
-        app = create_app(segmenter, work_dir, token=token, max_upload_bytes=args.max_upload_mb * 2**20,
-                         max_volumes=args.keep_volumes, max_jobs=args.keep_jobs)
-        print(f"diffugts: serving on http://{args.host}:{args.port} "
-              f"({'token required' if token else 'no token'}); Ctrl+C stops", file=sys.stderr, flush=True)
+        app = create_app(segmenter, work_dir, token=token, hosts=allowed_hosts(args.host, args.allow_host),
+                         max_upload_bytes=args.max_upload_mb * 2**20, max_volumes=args.keep_volumes,
+                         max_jobs=args.keep_jobs)
+        if generated:
+            print(f"diffugts: no DIFFUGTS_TOKEN or --token-file given; this run's token is {token} "
+                  f"(clients: export DIFFUGTS_TOKEN={token}; in Slicer: Setup > Server token)",
+                  file=sys.stderr, flush=True)
+        print(f"diffugts: serving on http://{args.host}:{args.port} (token required); Ctrl+C stops",
+              file=sys.stderr, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, access_log=False)  # clients poll: no line per request
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)  # the app removes it at shutdown; this covers a failed start

@@ -122,6 +122,15 @@ def read_grid(path: str | Path) -> Grid:
     return Grid(size, spacing, origin, tuple(direction.ravel().tolist()))
 
 
+def read_bytes(path: str | Path) -> int:
+    """Peak bytes that reading the image file takes (ITK's image and its array copy), from its header alone."""
+    path = Path(path)
+    with captured_itk_messages():
+        reader = _header(path)
+    voxels = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents()
+    return 2 * voxels * _itemsize(reader.GetPixelID())
+
+
 def _read_file(path: Path, channel: int | None) -> sitk.Image:
     reader = _header(path)
     _check_header(path, reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(),
@@ -166,7 +175,8 @@ def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> Non
             header = parse_nifti_header(raw)
             if header is None:
                 raise truncated
-            expected = header.vox_offset + int(np.prod(size, dtype=np.int64)) * itemsize
+            stored = header.bitpix // 8 or itemsize  # ITK reports a scaled (scl_slope) file's pixels as float
+            expected = header.vox_offset + int(np.prod(size, dtype=np.int64)) * stored
             if not gzipped:
                 length = path.stat().st_size
             elif _gzip_isize(path) == expected % 2**32:

@@ -8,31 +8,40 @@ so no path is ever built from client text.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import DiffuGTSError
+from ..memory import MemoryBusy, reserve
 from ..segment.job import SegmentRequest
 from .jobs import Job, JobQueue, QueueFull
-from .security import authorized
-from .upload import UPLOAD_FORMATS, TooLarge, format_mb, receive
+from .security import LOOPBACK_NAMES, Guard
+from .upload import RETRY_AFTER_S, UPLOAD_FORMATS, Full, TooLarge, UploadGate, format_mb, receive
 from .volumes import Busy, VolumeStore, valid_id
 
+LOG = logging.getLogger("diffugts.serve")
 MAX_JSON_BYTES = 64 * 1024
+RETRY = {"Retry-After": str(RETRY_AFTER_S)}
+INTERNAL_ERROR = "internal error; the server's log has the details"
 
 
-def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_upload_bytes: int = 2048 * 2**20,
-               max_volumes: int = 16, max_jobs: int = 64) -> FastAPI:
-    """The API around a loaded Segmenter; ``work_dir`` (fresh, owned by the server) is removed at shutdown."""
+def create_app(segmenter, work_dir: Path, *, token: str | None = None, hosts: frozenset[str] | None = LOOPBACK_NAMES,
+               max_upload_bytes: int = 2048 * 2**20, max_volumes: int = 16, max_jobs: int = 64, max_uploads: int = 2,
+               keep_free_disk_bytes: int = 2**30) -> FastAPI:
+    """The API around a loaded Segmenter; ``work_dir`` (fresh, owned by the server) is removed at shutdown.
+    ``hosts``: the names a request's Host header may carry (None: any; see security.allowed_hosts)."""
     volumes = VolumeStore(work_dir / "volumes", max_volumes)
     jobs = JobQueue(segmenter, work_dir / "jobs", volumes, max_jobs)
+    uploads = UploadGate(work_dir, max_uploads, keep_free_disk_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -43,13 +52,12 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_uploa
             jobs.stop()
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    def require_token(request: Request) -> None:
-        if not authorized(request.headers.get("authorization"), token):
-            raise HTTPException(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
-
-    app = FastAPI(title="DiffuGTS", version=__version__, lifespan=lifespan)
-    api = APIRouter(dependencies=[Depends(require_token)])
-    app.state.jobs = jobs
+    # no /docs or /redoc (they load scripts from a CDN, and a browser cannot send the token); /openapi.json,
+    # like every route but /health, needs the token (security.Guard)
+    app = FastAPI(title="DiffuGTS", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, token=token, hosts=hosts)
+    api = APIRouter()
+    app.state.jobs, app.state.uploads = jobs, uploads
 
     @app.get("/health")
     def health() -> dict:
@@ -60,18 +68,22 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_uploa
         if file_format not in UPLOAD_FORMATS:
             raise HTTPException(400, f"unsupported format {file_format!r}; use one of {', '.join(UPLOAD_FORMATS)}")
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_upload_bytes:
+        declared = int(length) if length and length.isdigit() else None
+        if declared is not None and declared > max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than this server's cap of {format_mb(max_upload_bytes)}")
         volume_id, path = volumes.new_path(UPLOAD_FORMATS[file_format])
         try:
-            if await receive(request.stream(), path, max_upload_bytes) == 0:
-                raise HTTPException(400, "the upload is empty")
-            volume = await run_in_threadpool(read_upload, path)
+            with uploads.slot(max_upload_bytes if declared is None else declared):
+                if await receive(request.stream(), path, max_upload_bytes) == 0:
+                    raise HTTPException(400, "the upload is empty")
+                volume = await run_in_threadpool(read_upload, path)
             return volumes.add(volume_id, path, volume.size).public()
         except TooLarge as error:
             raise HTTPException(413, str(error)) from None
+        except Full as error:
+            raise HTTPException(503, f"{error}; try again in {RETRY_AFTER_S} s", headers=RETRY) from None
         except Busy as error:
-            raise HTTPException(503, f"{error}; try again when a job has finished") from None
+            raise HTTPException(503, f"{error}; try again when a job has finished", headers=RETRY) from None
         finally:
             if volume_id not in volumes:
                 path.unlink(missing_ok=True)
@@ -104,7 +116,7 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_uploa
         except KeyError as error:
             raise HTTPException(404, f"no volume {error.args[0]}") from None
         except QueueFull as error:
-            raise HTTPException(503, f"{error}; try again later") from None
+            raise HTTPException(503, f"{error}; try again when a job has finished", headers=RETRY) from None
 
     @api.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict:
@@ -121,29 +133,53 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, max_uploa
 
     @api.get("/jobs/{job_id}/files/{name}")
     def file(job_id: str, name: str) -> FileResponse:
-        written = finished_job(jobs, job_id).files
-        if name not in written:
+        job = finished_job(jobs, job_id)
+        if name not in job.files:
             raise HTTPException(404, "no such file in this job's results")
-        return FileResponse(written[name], media_type="application/octet-stream")
+        return HeldFileResponse(jobs.download(job, name))
 
     app.include_router(api)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
     return app
 
 
+class HeldFileResponse(FileResponse):
+    """A job's file, sent while ``held`` (JobQueue.download) keeps its folder on disk, even if the client
+    goes away mid-way."""
+
+    def __init__(self, held) -> None:
+        self.held = held
+        super().__init__(held.__enter__(), media_type="application/octet-stream")
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.held.__exit__(None, None, None)
+
+
 def read_upload(path: Path):
-    """The uploaded volume read and checked like any input; a bad file is a 400 with the reader's one line."""
-    from ..io import read_volume
+    """The uploaded volume read and checked like any input, with the memory its reading takes held while it
+    reads (Full when uploads under way hold it); a bad file is a 400 with the reader's one line."""
+    from ..io.read import read_bytes, read_volume
 
     try:
-        return read_volume(path, name_hint=False)  # a random id, not the user's name: no modality hint
+        with reserve(read_bytes(path)):
+            return read_volume(path, name_hint=False)  # a random id, not the user's name: no modality hint
+    except MemoryBusy as error:
+        raise Full(str(error)) from None
     except DiffuGTSError as error:
         raise HTTPException(400, str(DiffuGTSError(error.problem, path="upload", hint=error.hint))) from None
 
 
 async def read_json(request: Request) -> dict:
-    """A small JSON object body (at most MAX_JSON_BYTES)."""
+    """A small JSON object body (at most MAX_JSON_BYTES) sent as application/json: a web page can POST
+    text/plain to any address without asking, but not application/json."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, "the request body must be sent with 'Content-Type: application/json'")
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -183,6 +219,12 @@ async def http_error(_request: Request, error: StarletteHTTPException) -> JSONRe
     return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
 
+async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in error.errors())
+    return JSONResponse({"error": f"malformed request ({problems})"}, status_code=400)
 
-async def internal_error(_request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse({"error": f"internal error: {type(error).__name__}: {error}"}, status_code=500)
+
+async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug's details go to the server's log, never to the client (they can hold paths and internals)."""
+    LOG.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"error": INTERNAL_ERROR}, status_code=500)

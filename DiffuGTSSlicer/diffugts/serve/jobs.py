@@ -3,15 +3,20 @@ with progress, cooperative cancellation and a folder of outputs per job."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DiffuGTSError
+from ..io.safe_write import atomic_output
 from ..segment import job as segment_job
 from ..segment.job import SegmentRequest
 from .volumes import VolumeStore, new_id
@@ -41,6 +46,8 @@ class Job:
     error: str | None = None
     files: dict[str, Path] = field(default_factory=dict)  # name -> path: the only files ever served
     cancel: threading.Event = field(default_factory=threading.Event)
+    downloads: int = 0  # files of this job being sent now: its folder stays until they end
+    removed: bool = False  # dropped from the queue; the folder goes when the last download ends
 
     def public(self) -> dict:
         return {"id": self.id, "state": self.state, "stage": self.stage, "fraction": round(self.fraction, 4),
@@ -95,7 +102,9 @@ class JobQueue:
                 raise QueueFull(f"all {self.capacity} kept jobs are queued or running")
             for old in finished[: max(0, len(self._jobs) + 1 - self.capacity)]:
                 del self._jobs[old.id]
-                shutil.rmtree(old.folder, ignore_errors=True)
+                old.removed = True
+                if not old.downloads:
+                    shutil.rmtree(old.folder, ignore_errors=True)
             self._jobs[job_id] = job
         self._pending.put(job)
         return job
@@ -104,6 +113,22 @@ class JobQueue:
         """The job; KeyError when there is none with this id (never was, or removed)."""
         with self._lock:
             return self._jobs[job_id]
+
+    @contextmanager
+    def download(self, job: Job, name: str) -> Iterator[Path]:
+        """The path of one of the done job's files, kept on disk until the block ends even when the job is
+        dropped meanwhile (a new job beyond capacity); KeyError when the job has no such file."""
+        with self._lock:
+            path = job.files[name]
+            job.downloads += 1
+        try:
+            yield path
+        finally:
+            with self._lock:
+                job.downloads -= 1
+                gone = job.removed and not job.downloads
+            if gone:
+                shutil.rmtree(job.folder, ignore_errors=True)
 
     def cancel(self, job_id: str) -> Job:
         """Ask the job to stop: a queued job is dropped, a running one stops at its next progress report."""
@@ -138,6 +163,7 @@ class JobQueue:
             _, written = segment_job.run(self.segmenter, prepared, job.folder, progress=progress)
             if job.cancel.is_set():
                 raise JobCancelled
+            publish_report(written["report"], job, self.folder.parent)
             self._finish(job, "done", files={path.name: path for path in written.values()})
         except JobCancelled:
             self._finish(job, "cancelled")
@@ -145,7 +171,7 @@ class JobQueue:
             self._finish(job, "failed", error=public_message(error, job))
         except Exception as error:  # noqa: BLE001 - a job's crash is its outcome; the server goes on
             LOG.exception("job %s failed", job.id)
-            self._finish(job, "failed", error=f"internal error: {type(error).__name__}: {error}")
+            self._finish(job, "failed", error="internal error; the server's log has the details")
         finally:
             self._unpin(job.volume_ids)
 
@@ -161,6 +187,24 @@ class JobQueue:
     def _unpin(self, volume_ids: dict[str, str]) -> None:
         for stored_id in volume_ids.values():
             self.volumes.unpin(stored_id)
+
+
+def publish_report(report: Path, job: Job, work_dir: Path) -> None:
+    """report.json without the server's paths: those in its work folder relative to the job's folder (the
+    image becomes ../../volumes/ID.nii.gz), any other absolute path (the models') by its file name."""
+    def scrub(value):
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, str):
+            value = value.replace(str(work_dir), os.path.relpath(work_dir, job.folder))
+            return Path(value).name if os.path.isabs(value) else value
+        return value
+
+    data = scrub(json.loads(report.read_text(encoding="utf-8")))
+    with atomic_output(report) as temp:
+        temp.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def public_message(error: DiffuGTSError, job: Job) -> str:
