@@ -39,8 +39,6 @@ def test_inpainting_keeps_the_unmasked_latent_and_is_deterministic_per_seed(tmp_
     assert lmask.shape[2:] == z.shape[2:] and lmask.sum() == 27  # voxels 8..19 -> latent 2..4
     cond = backbone.default_conditioning("ct")
     kwargs = dict(sampler=sampler, num_steps=4, start_fraction=0.6)
-    if sampler == "ddpm":
-        kwargs["start_fraction"] = 0.02  # MONAI's DDPM steps t -> t-1: keep the chain short
     a = inpaint_latent(backbone, z, lmask, cond, seed=7, **kwargs)
     b = inpaint_latent(backbone, z, lmask, cond, seed=7, **kwargs)
     c = inpaint_latent(backbone, z, lmask, cond, seed=8, **kwargs)
@@ -49,6 +47,35 @@ def test_inpainting_keeps_the_unmasked_latent_and_is_deterministic_per_seed(tmp_
     assert torch.equal(a[keep], z[keep])  # the known region ends exactly at the input latent
     assert (a[~keep] - z[~keep]).abs().mean() > 1e-3  # the masked region was regenerated
     assert (a[~keep] - c[~keep]).abs().mean() > 1e-4  # another seed, another sample
+
+
+def test_ddpm_takes_the_steps_asked_for(tmp_path, monkeypatch):
+    """--sampler ddpm --steps 10 from 70% noise once ran 701 UNet passes (MONAI's step goes t -> t-1 only)."""
+    backbone = _tiny(tmp_path, "maisi_ddpm_ct_v1")
+    image, mask = _inputs()
+    z = backbone.encode(image)
+    lmask = latent_mask(mask, backbone.factor, dilate=0)
+    calls = []
+    predict = backbone.predict
+    monkeypatch.setattr(backbone, "predict", lambda x, t, cond: calls.append(t) or predict(x, t, cond))
+    out = inpaint_latent(backbone, z, lmask, backbone.default_conditioning("ct"), sampler="ddpm", num_steps=10,
+                         start_fraction=0.7)
+    assert calls == [666.0, 555.0, 444.0, 333.0, 222.0, 111.0, 0.0]  # 10 steps over 999..0, from 700 down
+    assert torch.isfinite(out).all() and (out - z).abs().mean() > 1e-3
+
+
+def test_a_one_timestep_ddpm_step_is_monais_step():
+    from monai.networks.schedulers import DDPMScheduler
+
+    from diffugts.backbone.ddpm_step import ddpm_step
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, schedule="scaled_linear_beta", beta_start=0.0015,
+                              beta_end=0.0195, clip_sample=False)
+    x, output = torch.randn(1, 4, 6, 6, 6), torch.randn(1, 4, 6, 6, 6)
+    for t in (999, 500, 1, 0):
+        expected, _ = scheduler.step(output, t, x, generator=torch.Generator().manual_seed(t))
+        ours = ddpm_step(scheduler, output, t, t - 1, x, generator=torch.Generator().manual_seed(t))
+        torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_inpaint_returns_reconstruction_seeds_and_frozen_features(tmp_path):

@@ -31,6 +31,7 @@ from ..errors import DiffuGTSError
 from ..progress import ProgressCallback, silent
 from ..timing import timed
 from .base import Conditioning
+from .ddpm_step import ddpm_step
 from .sliding import decode_latent, encode_volume
 
 
@@ -63,8 +64,6 @@ def _schedule(backbone, sampler, num_steps: int, start_fraction: float, latent_s
     if backbone.config.is_rectified_flow:
         numel = int(torch.prod(torch.tensor(latent_shape[2:])))
         sampler.set_timesteps(num_inference_steps=num_steps, input_img_size_numel=numel)
-    elif type(sampler).__name__ == "DDPMScheduler":
-        sampler.set_timesteps(T)  # MONAI's DDPM step always goes t -> t-1
     else:
         sampler.set_timesteps(num_steps)
     start = float(start_fraction) * T
@@ -78,8 +77,6 @@ def _next_timestep(backbone, sampler, steps: list[float], index: int) -> float:
     name = type(sampler).__name__
     if name == "DDIMScheduler":
         return steps[index] - sampler.num_train_timesteps // sampler.num_inference_steps
-    if name == "DDPMScheduler":
-        return steps[index] - 1
     return steps[index + 1] if index + 1 < len(steps) else 0.0
 
 
@@ -112,7 +109,8 @@ def inpaint_latent(backbone, z: torch.Tensor, mask: torch.Tensor, cond: Conditio
             elif type(scheduler).__name__ == "DDIMScheduler":
                 x, _ = scheduler.step(output, int(t), x, eta=0.0)
             else:
-                x, _ = scheduler.step(output, int(t), x, generator=generator)
+                x = ddpm_step(scheduler, output, int(t), int(next_t) if index + 1 < len(steps) else -1, x,
+                              generator=generator)
             known = backbone.add_noise(z, noise, next_t) if next_t > 0 else z
             x = m * x + (1.0 - m) * known
             progress(stage, (index + 1) / len(steps))

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start", type=float, help="start timestep as a fraction of the schedule, in (0, 1]")
     parser.add_argument("--sampler", choices=("ddim", "ddpm", "rflow"),
                         help="denoising scheduler: rflow for rectified-flow backbones; ddim (default) or ddpm for "
-                        "DDPM backbones (ddpm walks every training timestep from the start: slow)")
+                        "DDPM backbones (ddpm: stochastic ancestral steps, --steps of them over the whole chain)")
     parser.add_argument("--dilate", type=int, choices=range(0, 9), default=1, metavar="0-8",
                         help="latent-voxel dilation of the mask (default 1)")
     parser.add_argument("--body-region", nargs=2, default=("chest", "abdomen"), metavar=("TOP", "BOTTOM"),
