@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..allocator import prefer_huge_pages
 from ..errors import DiffuGTSError
 from ..progress import MODES
 from . import attention, batch, data, evaluate, info, inpaint, organs, segment, serve, train, weights
@@ -42,6 +43,7 @@ def _accept_progress_after_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    prefer_huge_pages()  # the engine's own process: before torch allocates anything
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
