@@ -50,7 +50,7 @@ def _assert_voxel_exact(path: Path, volume: Volume, labels: np.ndarray, tmp_path
 def test_binary_seg_references_the_series_codes_each_prompt_and_reads_back_voxel_exact(tmp_path, oblique):
     labels = _labels(oblique.array.shape)
     path = write_dicom_seg(tmp_path / "out" / "segmentation.dcm", oblique, describe_all(PROMPTS), labels=labels,
-                           models={"backbone": "demo-ct"})
+                           models={"backbone": "demo-ct", "refinement_head": "/home/me/refine_head.safetensors"})
     _assert_voxel_exact(path, oblique, labels, tmp_path)
     seg = hd.seg.segread(path)
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted((tmp_path / "series").iterdir())]
@@ -70,7 +70,8 @@ def test_binary_seg_references_the_series_codes_each_prompt_and_reads_back_voxel
     assert [(c.value, c.meaning) for c in kidney.anatomic_regions] == [("64033007", "Kidney")]
     algorithm = kidney.algorithm_identification[0]
     assert algorithm.AlgorithmName == "DiffuGTS" and algorithm.AlgorithmVersion == __version__
-    assert "demo-ct" in algorithm.AlgorithmParameters
+    assert "demo-ct" in algorithm.AlgorithmParameters and "refine_head.safetensors" in algorithm.AlgorithmParameters
+    assert "/home/me" not in algorithm.AlgorithmParameters  # no folders of the machine that made it
     lesion, nodule = seg.get_segment_description(2), seg.get_segment_description(3)
     assert lesion.segmented_property_type.value == "4147007"  # Mass
     assert nodule.anatomic_regions[0].meaning == "Lung"

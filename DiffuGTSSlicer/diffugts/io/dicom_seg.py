@@ -10,20 +10,50 @@ with no voxels at all writes every frame, all empty, so the file is still a vali
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DiffuGTSError
-from ..terminology import SegmentDescription
+from ..terminology import SegmentDescription, describe_all
 from .dicom_scan import scan_folder
 from .safe_write import atomic_output
 from .volume import Volume
 
-MODES = ("binary", "fractional")
 MANUFACTURER = "DiffuGTS for 3D Slicer"
 SERIES_NUMBER = 9901  # high, so viewers list the SEG after the scanner's series
 DESCRIPTION = "DiffuGTS text-prompted segmentation (research, not for clinical use)"
+
+
+FILE_NAME = "segmentation.dcm"
+
+
+def is_dicom_series(image: Volume) -> bool:
+    """Whether ``image`` was read from a DICOM series (io.read_volume keeps the series UID)."""
+    return "dicom_series_uid" in image.metadata
+
+
+def check_dicom_seg(mode: str | None, image: Volume) -> None:
+    """Refuse, before any work, a DICOM SEG asked for (``mode`` 'binary' or 'fractional') of a non-DICOM input."""
+    if mode in ("binary", "fractional") and not is_dicom_series(image):
+        raise DiffuGTSError(f"--dicom-seg {mode} needs a DICOM series as input, and {image.source} is not one",
+                            hint="Run on the folder of DICOM slices, or leave out --dicom-seg.")
+
+
+def dicom_seg_writers(out: Path, image: Volume, result, labels: Callable[[], np.ndarray],
+                      mode: str | None) -> dict[str, Callable[[], Path]]:
+    """{'dicom_seg': writer of out/segmentation.dcm} for a segmentation ``result`` of a DICOM input (``mode``
+    None: BINARY; 'none' or a non-DICOM input: nothing); ``labels`` makes the label map."""
+    if mode == "none" or not is_dicom_series(image):
+        return {}
+    descriptions = describe_all([finding.prompt.text for finding in result.findings])
+    if mode == "fractional":
+        maps = [finding.probability.array for finding in result.findings]
+        return {"dicom_seg": lambda: write_dicom_seg(out / FILE_NAME, image, descriptions, probabilities=maps,
+                                                     models=result.models)}
+    return {"dicom_seg": lambda: write_dicom_seg(out / FILE_NAME, image, descriptions, labels=labels(),
+                                                 models=result.models)}
 
 
 def source_series(image: Volume) -> list:
@@ -61,7 +91,7 @@ def write_dicom_seg(path: str | Path, image: Volume, descriptions: list[SegmentD
         pixels, kind = np.stack(probabilities, axis=-1).astype(np.float32), hd.seg.SegmentationTypeValues.FRACTIONAL
     algorithm = hd.AlgorithmIdentificationSequence(
         name="DiffuGTS", version=__version__, family=_ai_family(),
-        parameters={str(k): str(v)[:64] for k, v in (models or {}).items()} or None)
+        parameters=_parameters(models or {}) or None)
     segments = [_segment(n, d, algorithm) for n, d in enumerate(descriptions, start=1)]
     channels = {"SegmentNumber": list(range(1, len(segments) + 1))} if pixels.ndim == 4 else None
     volume = hd.Volume(pixels, _affine(image), "PATIENT", frame_of_reference_uid=sources[0].FrameOfReferenceUID,
@@ -77,6 +107,12 @@ def write_dicom_seg(path: str | Path, image: Volume, descriptions: list[SegmentD
     with atomic_output(path) as temp:
         seg.save_as(temp)
     return path
+
+
+def _parameters(models: dict) -> dict[str, str]:
+    """The model names for the SEG's algorithm parameters: file names only (no folders of this machine)."""
+    keys = ("backbone", "text_encoder", "attention_heads", "refinement_head")
+    return {key: Path(str(models[key])).name[:64] for key in keys if key in models}
 
 
 def _ai_family():
