@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from diffugts.backbone import build_backbone
@@ -52,6 +53,27 @@ def test_onednn_convolution_falls_back_to_torch_when_training():
     assert x.grad is not None and conv.weight.grad is not None
     with torch.no_grad():
         assert torch.allclose(conv(x), torch.nn.functional.conv3d(x, conv.weight, conv.bias, padding=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("missing", ["onednn", "entry_point"])
+def test_a_torch_build_without_onednn_gets_the_public_convolution_with_the_same_values(monkeypatch, missing):
+    """macOS and Windows CPU builds may lack oneDNN; torch.mkldnn_convolution is private and may go."""
+    conv = OneDnnConv3d(2, 3, 3, padding=1, stride=(1, 2, 1)).eval()
+    x = torch.rand(1, 2, 9, 10, 11)
+    with torch.no_grad():
+        fast = conv(x)
+        if missing == "onednn":
+            monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+            monkeypatch.setattr(torch, "mkldnn_convolution", _never)  # what it does in a build without oneDNN
+        else:
+            monkeypatch.delattr(torch, "mkldnn_convolution")
+        fallback = conv(x)
+    assert torch.allclose(fallback, fast, atol=1e-5)
+    assert torch.allclose(fallback, torch.nn.functional.conv3d(x, conv.weight, conv.bias, padding=1, stride=(1, 2, 1)))
+
+
+def _never(*_args, **_kwargs):
+    raise RuntimeError("oneDNN is not available in this build")
 
 
 def test_pointwise_convolution_is_a_matrix_product_with_the_same_values():

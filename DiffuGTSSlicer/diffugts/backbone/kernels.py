@@ -6,7 +6,8 @@
   is at most 20,480, a rule made for 2D images that leaves a 3D volume's last axis out: the UNet's
   16- and 32-channel layers on a 28x28x40 latent ran 4-6x slower per FLOP than the wider ones.
   ``OneDnnConv3d`` always takes oneDNN on the CPU for float32 inference (one demo UNet pass on the
-  256x256x128 benchmark's latent: 0.32 -> 0.11 s); with gradients, or off the CPU, it is ``Conv3d``.
+  256x256x128 benchmark's latent: 0.32 -> 0.11 s); with gradients, off the CPU, or in a torch build
+  without oneDNN or without its private entry point, it is ``Conv3d``.
   A 1x1x1 convolution of one volume is a matrix product over channels, which oneDNN computes at a
   quarter of the speed (the demo VAE decoder's 16 -> 8 channel shortcut at 112x112x160: 57 -> 16 ms).
 """
@@ -31,6 +32,8 @@ class OneDnnConv3d(nn.Conv3d):
             weight = self.weight.view(self.out_channels, self.in_channels)
             out = torch.mm(weight, flat) if self.bias is None else torch.addmm(self.bias[:, None], weight, flat)
             return out.view(1, self.out_channels, *x.shape[2:])
+        if not onednn_available():
+            return super().forward(x)
         return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride,
                                         self.dilation, self.groups)
 
@@ -39,6 +42,12 @@ class OneDnnConv3d(nn.Conv3d):
         """A 1x1x1 kernel with unit stride, no padding and no groups: a matrix product over channels."""
         return (self.kernel_size == (1, 1, 1) and self.stride == (1, 1, 1) and self.padding == (0, 0, 0)
                 and self.dilation == (1, 1, 1) and self.groups == 1)
+
+
+def onednn_available() -> bool:
+    """Whether this torch build has oneDNN and its private convolution entry point (builds for some platforms
+    lack one or the other, and a private function can go in any release): else the public convolution."""
+    return torch.backends.mkldnn.is_available() and callable(getattr(torch, "mkldnn_convolution", None))
 
 
 def _replace(module: nn.Module, wanted: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]) -> None:
