@@ -19,16 +19,19 @@ _LAYOUT = {
     348: (("f", 108), ("h", 254), ("f", 280), 344, (b"n+1", b"ni1")),
     540: (("q", 168), ("i", 348), ("d", 400), 4, (b"n+2", b"ni2")),
 }
+_BITPIX_AT = {348: 72, 540: 14}  # bits per voxel of the stored datatype (before any scl_slope scaling)
 
 
 @dataclass(frozen=True)
 class NiftiHeader:
-    """NIfTI version (1 or 2), where the voxels start and the sform (srow_x..z as a 3x4 RAS matrix) with its code."""
+    """NIfTI version (1 or 2), where the voxels start, the sform (srow_x..z as a 3x4 RAS matrix) with its code,
+    and the bits per stored voxel."""
 
     version: int
     vox_offset: int
     sform_code: int
     sform: np.ndarray
+    bitpix: int = 0
 
 
 def open_nifti(path: Path) -> BinaryIO:
@@ -53,4 +56,5 @@ def parse_nifti_header(raw: bytes) -> NiftiHeader | None:
         vox_offset=int(struct.unpack_from(order + offset_type, raw, offset_at)[0]),
         sform_code=int(struct.unpack_from(order + code_type, raw, code_at)[0]),
         sform=np.asarray(rows, dtype=float).reshape(3, 4),
+        bitpix=int(struct.unpack_from(order + "h", raw, _BITPIX_AT[size])[0]),
     )
