@@ -18,6 +18,7 @@ from diffugts.data.phantom import make_phantom
 from diffugts.errors import DiffuGTSError
 from diffugts.io import read_grid, write_volume
 from diffugts.segment.job import SegmentRequest
+from diffugts.segment.outputs import DEFAULTS
 from diffugts.segment.write import output_names
 
 PROMPT = "kidney tumor"
@@ -46,8 +47,8 @@ def _batch(*args: str, home: Path) -> subprocess.Popen:
 
 def _assert_case_complete(out: Path, case_id: str, image: Path) -> None:
     folder = out / case_id
-    assert sorted(p.name for p in folder.iterdir()) == sorted(output_names(1)), case_id
-    for name in ("labels.nii.gz", "probability_1.nii.gz", "segmentation.seg.nrrd"):
+    assert sorted(p.name for p in folder.iterdir()) == sorted(output_names(1, outputs=DEFAULTS["batch"])), case_id
+    for name in ("labels.nii.gz", "segmentation.seg.nrrd"):
         assert read_grid(folder / name).matches(read_grid(image), tolerance=1e-4), (case_id, name)
     assert json.loads((folder / "report.json").read_text())["prompts"][0]["prompt"] == PROMPT
 
@@ -97,7 +98,8 @@ def test_a_batch_killed_midway_and_restarted_loses_nothing_and_redoes_nothing(tm
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     finished = {p.name: (p / "report.json").stat().st_mtime_ns for p in out.glob("case*")}
-    assert finished and all(len(list((out / name).iterdir())) == len(output_names(1)) for name in finished)
+    assert finished and all(len(list((out / name).iterdir())) == len(output_names(1, outputs=DEFAULTS["batch"]))
+                            for name in finished)
 
     second = _batch(*args, home=tmp_path)
     stdout, stderr = second.communicate(timeout=600)

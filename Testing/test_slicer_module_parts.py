@@ -77,7 +77,7 @@ def test_segment_command_follows_the_engine_contract(tmp_path):
     assert shlex.join(command) == (
         f"py -m diffugts --progress json segment {tmp_path}/in.nrrd '--prompt=kidney tumor' "
         f"'--prompt=mass in the pancreatic head' --out {tmp_path}/out --device cpu --quality fast --seed 3 "
-        "--modality MR")
+        "--outputs segmentation,attention --modality MR")
     # a prompt that starts with "-" stays the value of its option, not a new option
     assert "--prompt=-x lesion" in segment_arguments("a", "b", Parameters(prompts=["-x lesion"]))
     assert not {"--modality", "--roi", "--organ-mask", "--threads"} & set(segment_arguments("a", "b",

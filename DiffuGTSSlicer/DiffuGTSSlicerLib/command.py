@@ -37,7 +37,7 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
     # "--prompt=TEXT" in one word, so that a prompt starting with "-" is not read as an option
     arguments += [f"--prompt={prompt}" for prompt in parameters.prompts]
     arguments += ["--out", str(out_dir), "--device", parameters.device, "--quality", parameters.quality,
-                  "--seed", str(parameters.seed)]
+                  "--seed", str(parameters.seed), "--outputs", ",".join(wanted_outputs(parameters))]
     if parameters.modality != "auto":
         arguments += ["--modality", parameters.modality]
     if parameters.roi:
@@ -49,6 +49,14 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
     if parameters.server_url:
         arguments += ["--server", parameters.server_url]  # the same run on a warm `diffugts serve`
     return arguments
+
+
+def wanted_outputs(parameters: Parameters) -> list[str]:
+    """The engine's output kinds the panel loads: the segmentation (report.json, for the table, always comes)
+    and the maps the person chose to see; nothing else is written, sent or compressed."""
+    maps = (("attention", parameters.load_heat_map), ("pseudo_healthy", parameters.load_pseudo_healthy),
+            ("uncertainty", parameters.load_uncertainty))
+    return ["segmentation", *(kind for kind, wanted in maps if wanted)]
 
 
 def engine_environment(parameters: Parameters, base: dict[str, str] | None = None) -> dict[str, str]:

@@ -40,7 +40,7 @@ def segment_case(segmenter, case: BatchCase, request: dict, out: str | Path, wor
         request = job.SegmentRequest.from_json({**request, "modality": case.modality or request.get("modality")})
         prepared = job.prepare(case.image, request, case.organ_mask)
         partial = folder.partial(case.case_id)
-        result, _ = job.run(segmenter, prepared, partial)
+        result, _ = job.run(segmenter, prepared, partial, use="batch")
         folder.commit(partial, case.case_id)
     except Exception as error:  # noqa: BLE001 - a case's failure is its outcome; the batch goes on
         if partial is not None:

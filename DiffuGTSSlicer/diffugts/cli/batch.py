@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "batch", help="segment a folder or CSV of volumes, resumably",
         description="Segment every image of a folder (recursively; NIfTI, NRRD, MHA, DICOM series folders) or every "
         "row of a CSV (columns: image, and optionally case_id, organ_mask, modality; paths relative to the CSV). "
-        "Each case gets OUT/<case_id>/ with the same files as 'diffugts segment', moved into place only when "
-        "complete. Run the same command again to resume: finished cases are skipped. A case that fails is recorded "
+        "Each case gets OUT/<case_id>/ with its label map, .seg.nrrd and report.json (--outputs all: every file "
+        "'diffugts segment' writes), moved into place only when complete. Run the same command again to resume: "
+        "finished cases are skipped. A case that fails is recorded "
         "in OUT/summary.csv and the batch goes on. Exit status 0: every case finished; 3: some failed.")
     parser.add_argument("--input", required=True, metavar="DIR|CSV", help="folder of images, or a CSV of cases")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per case)")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import DiffuGTSError
+from ..segment.outputs import DEFAULTS, KINDS
 from ..segment.settings import PRESETS
 from .options import add_image_options, output_folder, positive_int, torch_device, warn
 from .server_token import add_token_option, read_token
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:
-    """--prompt, --quality/--fast, --seed, --roi, --min-component: what `segment` and `batch` share."""
+    """--prompt, --quality/--fast, --seed, --roi, --min-component, --outputs: what `segment` and `batch` share."""
     parser.add_argument("--prompt", action="append", required=True, metavar="TEXT",
                         help='what to find, e.g. "kidney tumor"; repeat for several findings')
     parser.add_argument("--quality", choices=tuple(PRESETS), default="balanced",
@@ -47,6 +48,9 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
                              "still cover the whole image. Use it for large volumes.")
     parser.add_argument("--min-component", type=float, default=None, metavar="MM3",
                         help="drop connected components smaller than this many mm³ (default 50)")
+    parser.add_argument("--outputs", metavar="KIND[,KIND...]",
+                        help=f"the files to write besides report.json: {', '.join(KINDS)}, or all (default: all for "
+                             f"segment, {','.join(DEFAULTS['batch'])} for batch)")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +66,8 @@ def request_from(args: argparse.Namespace, modality: str | None = None):
     from ..segment.job import SegmentRequest
 
     return SegmentRequest(tuple(args.prompt), quality=args.quality, seed=args.seed, roi=args.roi,
-                          min_component_mm3=args.min_component, modality=modality or args.modality)
+                          min_component_mm3=args.min_component, modality=modality or args.modality,
+                          outputs=args.outputs)
 
 
 def model_spec(args: argparse.Namespace, device: str | None = None):
@@ -88,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
     from ..segment import job
     from ..segment.outputs import output_names
 
-    out = output_folder(args.out, output_names(len(args.prompt)))
-    prepared = job.prepare(args.image, request_from(args), args.organ_mask)  # checked before the models load
+    request = request_from(args)
+    out = output_folder(args.out, output_names(len(args.prompt), outputs=request.outputs_or("segment")))
+    prepared = job.prepare(args.image, request, args.organ_mask)  # checked before the models load
     for message in prepared.image.warnings:
         warn(message)
     result, written = job.run(load_segmenter(args), prepared, out, progress=for_mode(args.progress))
@@ -122,8 +128,8 @@ def run_on_server(args: argparse.Namespace) -> int:
     if args.weights or args.heads or args.refine or args.backbone != "demo-ct":
         raise DiffuGTSError("--backbone, --weights, --heads and --refine choose local models; with --server the "
                             "server's models are used", hint="Drop them, or start the server with them.")
-    out = output_folder(args.out, output_names(len(args.prompt)))
     request = request_from(args)
+    out = output_folder(args.out, output_names(len(args.prompt), outputs=request.outputs_or("segment")))
     client = Client(args.server, read_token(args))
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run (Slicer's Cancel) cancels the job too
     try:

@@ -60,8 +60,9 @@ class Segment:
     terminology: str | None = None  # Slicer TerminologyEntry string ('~'-separated codes)
 
 
-def write_segmentation(path: str | Path, reference: Volume, segments: Sequence[Segment]) -> Path:
-    """Write a .seg.nrrd that Slicer opens with named, colored segments on the reference's grid."""
+def write_segmentation(path: str | Path, reference: Volume, segments: Sequence[Segment], level: int = 1) -> Path:
+    """Write a .seg.nrrd that Slicer opens with named, colored segments on the reference's grid; ``level``: gzip's
+    (masks shrink 70x at level 1, which takes a tenth of level 9's time; benchmarks/README.md, "Outputs")."""
     path = Path(path)
     if compound_suffix(path) != SEGMENTATION_SUFFIX:
         raise DiffuGTSError("a segmentation file name must end in .seg.nrrd", path=path)
@@ -82,5 +83,5 @@ def write_segmentation(path: str | Path, reference: Volume, segments: Sequence[S
             fields["terminology"] = terminology_entry_from_string(segment.terminology)
         slicerio.add_segment(segmentation, np.transpose(segment.mask.astype(bool), (2, 1, 0)), fields)
     with atomic_output(path) as temp:
-        slicerio.write_segmentation(str(temp), segmentation)
+        slicerio.write_segmentation(str(temp), segmentation, compression_level=level)
     return path

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import DiffuGTSError
 from ..io.box import Box
 from ..progress import ProgressCallback, silent
+from .outputs import DEFAULTS, parse_outputs
 from .settings import PRESETS, SegmentSettings
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class SegmentRequest:
     roi: str | None = None  # 'i0:i1,j0:j1,k0:k1' voxel indices of the input grid
     min_component_mm3: float | None = None  # None: the settings' default
     modality: str | None = None  # None: guessed from the image
+    outputs: tuple[str, ...] | None = None  # the kinds of file to write (segment/outputs.py); None: the use's default
 
     def __post_init__(self) -> None:
         prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
@@ -56,6 +58,8 @@ class SegmentRequest:
             raise DiffuGTSError(f"the minimum component must be 0 or more mm³, not {self.min_component_mm3}")
         if self.roi is not None:
             Box.parse(self.roi)
+        if self.outputs is not None:
+            object.__setattr__(self, "outputs", parse_outputs(self.outputs))
 
     @property
     def settings(self) -> SegmentSettings:
@@ -65,7 +69,17 @@ class SegmentRequest:
         return settings
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "prompts": list(self.prompts)}
+        """The request as JSON; ``outputs`` only when chosen (a request of an earlier version reads the same)."""
+        data = {**dataclasses.asdict(self), "prompts": list(self.prompts)}
+        if self.outputs is None:
+            del data["outputs"]
+        else:
+            data["outputs"] = list(self.outputs)
+        return data
+
+    def outputs_or(self, use: str) -> tuple[str, ...]:
+        """The kinds to write: those asked for, else the default of ``use`` ('segment', 'batch', 'serve')."""
+        return self.outputs if self.outputs is not None else DEFAULTS[use]
 
     @classmethod
     def from_json(cls, data: object) -> SegmentRequest:
@@ -131,11 +145,22 @@ def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | P
     return PreparedJob(request, image, Path(image_path), organ, roi)
 
 
-def run(segmenter, job: PreparedJob, out: str | Path, progress: ProgressCallback = silent):
-    """Segment ``job`` with ``segmenter`` and write every output into ``out``; returns (Result, name -> path)."""
-    from .write import write_result
+def run(segmenter, job: PreparedJob, out: str | Path, progress: ProgressCallback = silent, *, use: str = "segment"):
+    """Segment ``job`` with ``segmenter`` and write its outputs (those asked for, else ``use``'s default) into
+    ``out``; returns (Result, name -> path)."""
+    result, written, _ = run_deferred(segmenter, job, out, progress, use=use)
+    return result, written
+
+
+def run_deferred(segmenter, job: PreparedJob, out: str | Path, progress: ProgressCallback = silent, *,
+                 use: str = "segment", later: tuple[str, ...] = ()):
+    """:func:`run`, but the files of the kinds in ``later`` are not written yet (report.json names them);
+    returns (Result, name -> path, name -> function writing each file left)."""
+    from .write import write_outputs
 
     request = job.request
     result = segmenter(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
                        modality=request.modality, roi=job.roi, progress=progress)
-    return result, write_result(result, job.image, out, image_path=job.image_path)
+    written, deferred = write_outputs(result, job.image, out, image_path=job.image_path,
+                                      outputs=request.outputs_or(use), later=later)
+    return result, written, deferred

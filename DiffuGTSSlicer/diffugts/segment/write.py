@@ -1,27 +1,36 @@
-"""Write a Result into a folder: label map, .seg.nrrd, per-prompt maps, pseudo-healthy, uncertainty, report, PNG.
+"""Write a Result into a folder: label map, .seg.nrrd, per-prompt maps, pseudo-healthy, uncertainty, report, PNG,
+or the kinds of these asked for (segment/outputs.py).
 
 Every file is written to a temporary name and renamed, so a folder never holds a half-written file;
-``report.json`` comes last: when it is there, the rest is complete.
+``report.json`` comes last: when it is there, the rest is complete (or, on a server, made on first download).
+Maps in [0, 1] are 8-bit NIfTI with a header scale (io/compact.py), the pseudo-healthy scan is in the input's
+pixel type; several maps are compressed at once (zlib lets other threads run).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ..io import Segment, Volume, atomic_output, write_segmentation, write_volume
+from ..io import Segment, Volume, atomic_output, write_segmentation
+from ..io.compact import GZIP_LEVEL, MASK_GZIP_LEVEL, in_pixel_type, write_compressed, write_unit_map
 from ..terminology import describe_all
-from .outputs import output_names
+from .outputs import KINDS, PER_PROMPT, kind_of, output_files, output_names
 from .quicklook import write_quicklook
 from .result import Result
 
-__all__ = ["REPORT_SCHEMA", "build_report", "label_map", "output_names", "write_result"]
+__all__ = ["REPORT_SCHEMA", "build_report", "label_map", "output_names", "write_outputs", "write_result"]
 
 REPORT_SCHEMA = "diffugts.segment.report/1"
 NOTE = "Research software, not for clinical use. Check every result."
+Writer = Callable[[], Path]  # writes one output file (atomically) and returns its path
 
 
 def label_map(result: Result) -> np.ndarray:
@@ -37,32 +46,72 @@ def label_map(result: Result) -> np.ndarray:
     return labels
 
 
-def write_result(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
-                 suffix: str = ".nii.gz") -> dict[str, Path]:
-    """Write every output of ``result`` (for ``image``) into ``out``; returns name -> path."""
+def pseudo_healthy_pixels(result: Result, image: Volume) -> Volume:
+    """The pseudo-healthy scan in the input's pixel type (a CT's int16 rounded to whole HU); float inputs get
+    float32, the precision it is computed in."""
+    dtype = image.array.dtype if np.issubdtype(image.array.dtype, np.integer) else np.float32
+    return result.pseudo_healthy.like(in_pixel_type(result.pseudo_healthy.array, dtype))
+
+
+def output_writers(result: Result, image: Volume, out: Path, outputs: Collection[str] = KINDS, *,
+                   suffix: str = ".nii.gz", level: int = GZIP_LEVEL) -> dict[str, Writer]:
+    """Output name -> the function writing that file into ``out``, for the ``outputs`` kinds (no report)."""
+    paths = {name: out / file for name, file in output_files(len(result.findings), tuple(outputs), suffix).items()}
+    descriptions = describe_all([f.prompt.text for f in result.findings])
+    writers: dict[str, Writer] = {}
+    if "segmentation" in outputs:
+        segments = [Segment(d.name, f.mask.array, d.color, d.terminology) for d, f in zip(descriptions, result.findings)]
+        writers["segmentation"] = partial(write_segmentation, paths["segmentation"], image, segments, MASK_GZIP_LEVEL)
+    if "labels" in outputs:
+        writers["labels"] = lambda: write_compressed(image.like(label_map(result), modality="labels"), paths["labels"],
+                                                     MASK_GZIP_LEVEL)
+    for n, finding in enumerate(result.findings, start=1):
+        for kind in PER_PROMPT:
+            if kind in outputs:
+                writers[f"{kind}_{n}"] = partial(write_unit_map, getattr(finding, kind), paths[f"{kind}_{n}"], level)
+    if "pseudo_healthy" in outputs:
+        writers["pseudo_healthy"] = lambda: write_compressed(pseudo_healthy_pixels(result, image),
+                                                             paths["pseudo_healthy"], level)
+    if "uncertainty" in outputs:
+        writers["uncertainty"] = partial(write_unit_map, result.uncertainty, paths["uncertainty"], level)
+    if "quicklook" in outputs:
+        writers["quicklook"] = partial(write_quicklook, paths["quicklook"], image, [f.mask for f in result.findings],
+                                       [d.color for d in descriptions])
+    return writers
+
+
+def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
+                  outputs: Collection[str] = KINDS, later: Collection[str] = (), suffix: str = ".nii.gz",
+                  level: int = GZIP_LEVEL) -> tuple[dict[str, Path], dict[str, Writer]]:
+    """Write the ``outputs`` kinds of ``result`` into ``out`` except those of the kinds in ``later``, then
+    report.json (which names them all); returns (name -> path written, name -> writer of each file left for
+    later). Files are written in parallel, one thread per CPU."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    descriptions = describe_all([f.prompt.text for f in result.findings])
-    written: dict[str, Path] = {}
-    segments = [Segment(d.name, f.mask.array, d.color, d.terminology) for d, f in zip(descriptions, result.findings)]
-    written["segmentation"] = write_segmentation(out / "segmentation.seg.nrrd", image, segments)
-    written["labels"] = write_volume(image.like(label_map(result), modality="labels"), out / f"labels{suffix}")
-    for n, finding in enumerate(result.findings, start=1):
-        written[f"probability_{n}"] = write_volume(finding.probability, out / f"probability_{n}{suffix}")
-        written[f"attention_{n}"] = write_volume(finding.attention, out / f"attention_{n}{suffix}")
-    written["pseudo_healthy"] = write_volume(result.pseudo_healthy, out / f"pseudo_healthy{suffix}")
-    written["uncertainty"] = write_volume(result.uncertainty, out / f"uncertainty{suffix}")
-    written["quicklook"] = write_quicklook(out / "quicklook.png", image, [f.mask for f in result.findings],
-                                           [d.color for d in descriptions])
-    report = build_report(result, image, image_path, descriptions, written)
-    with atomic_output(out / "report.json") as temp:
+    writers = output_writers(result, image, out, outputs, suffix=suffix, level=level)
+    deferred = {name: writer for name, writer in writers.items() if kind_of(name) in later}
+    now = [name for name in writers if name not in deferred]
+    with ThreadPoolExecutor(max(1, min(len(now), os.cpu_count() or 1))) as pool:
+        paths = list(pool.map(lambda name: writers[name](), now))
+    written = dict(zip(now, paths))
+    files = output_files(len(result.findings), tuple(outputs), suffix)
+    report = build_report(result, image, image_path, describe_all([f.prompt.text for f in result.findings]), files)
+    with atomic_output(out / files["report"]) as temp:
         temp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    written["report"] = out / "report.json"
+    written["report"] = out / files["report"]
+    return written, deferred
+
+
+def write_result(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
+                 outputs: Collection[str] = KINDS, suffix: str = ".nii.gz", level: int = GZIP_LEVEL) -> dict[str, Path]:
+    """Write the ``outputs`` kinds (default every one) of ``result`` (for ``image``) into ``out``; returns name -> path."""
+    written, _ = write_outputs(result, image, out, image_path=image_path, outputs=outputs, suffix=suffix, level=level)
     return written
 
 
-def build_report(result: Result, image: Volume, image_path, descriptions, written: dict[str, Path]) -> dict:
-    """report.json: what was asked, what was found, with which models, how long it took, what to watch."""
+def build_report(result: Result, image: Volume, image_path, descriptions, files: dict[str, str]) -> dict:
+    """report.json: what was asked, what was found, with which models, how long it took, what to watch;
+    ``files``: output name -> file name of every output of the run."""
     import monai
     import torch
 
@@ -71,10 +120,11 @@ def build_report(result: Result, image: Volume, image_path, descriptions, writte
     for n, (finding, description) in enumerate(zip(result.findings, descriptions), start=1):
         prompts.append({
             "prompt": finding.text, "segment": description.name, "label": n, "organ": finding.prompt.organ_name,
-            "presence": round(finding.presence, 4), "volume_ml": round(finding.volume_ml, 3),
+            "found": finding.found, "presence": round(finding.presence, 4), "volume_ml": round(finding.volume_ml, 3),
+            "organ_prior": {"organ": finding.organ.name, "method": finding.organ.method, "note": finding.organ.note},
             "components": finding.components, "relevance": round(finding.relevance, 3),
             "seed_spread": round(finding.seed_spread, 4),
-            "files": {"probability": written[f"probability_{n}"].name, "attention": written[f"attention_{n}"].name},
+            "files": {kind: files[f"{kind}_{n}"] for kind in ("probability", "attention") if f"{kind}_{n}" in files},
         })
     return {
         "schema": REPORT_SCHEMA,
@@ -90,7 +140,7 @@ def build_report(result: Result, image: Volume, image_path, descriptions, writte
                      "restrict_to_organ": result.settings.restrict_to_organ},
         "models": result.models,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "monai": monai.__version__},
-        "outputs": {name: path.name for name, path in written.items()},
+        "outputs": dict(files),
         "timings_s": {stage: round(seconds, 3) for stage, seconds in result.timings.items()},
         "cache": result.cache,
         "warnings": result.warnings,
