@@ -1,5 +1,10 @@
 """The job queue: one worker thread runs every job on the one loaded Segmenter (models are not thread-safe),
-with progress, cooperative cancellation and a folder of outputs per job."""
+with progress, cooperative cancellation and a folder of outputs per job.
+
+A job is done once its segmentation, label map and report are written; its maps (probability, attention,
+pseudo-healthy, uncertainty) are written when first downloaded, from the result kept in memory for the last
+LAZY_JOBS jobs (an older job's maps are written out when it leaves that window), so a client waits only for
+what it fetches."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import queue
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +24,12 @@ from ..errors import DiffuGTSError
 from ..io.safe_write import atomic_output
 from ..segment import job as segment_job
 from ..segment.job import SegmentRequest
+from ..segment.outputs import MAPS, output_files
 from .volumes import VolumeStore, new_id
 
 LOG = logging.getLogger("diffugts.serve")
 FINISHED = ("done", "failed", "cancelled")
+LAZY_JOBS = 2  # done jobs whose maps wait in memory for their first download
 
 
 class JobCancelled(Exception):
@@ -48,12 +55,22 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     downloads: int = 0  # files of this job being sent now: its folder stays until they end
     removed: bool = False  # dropped from the queue; the folder goes when the last download ends
+    later: dict[str, Callable[[], Path]] = field(default_factory=dict)  # file name -> its writer, until written
+    writing: threading.Lock = field(default_factory=threading.Lock)
 
     def public(self) -> dict:
         return {"id": self.id, "state": self.state, "stage": self.stage, "fraction": round(self.fraction, 4),
                 "error": self.error, "volume": self.volume_ids["image"],
                 "organ_mask": self.volume_ids.get("organ_mask"), "request": self.request.to_json(),
                 "files": sorted(self.files)}
+
+    def make(self, name: str) -> None:
+        """Write the file ``name`` now if it was left for its first download (once, whoever asks first)."""
+        with self.writing:
+            writer = self.later.get(name)
+            if writer is not None:
+                writer()
+                del self.later[name]
 
 
 class JobQueue:
@@ -103,6 +120,7 @@ class JobQueue:
             for old in finished[: max(0, len(self._jobs) + 1 - self.capacity)]:
                 del self._jobs[old.id]
                 old.removed = True
+                old.later = {}  # its maps are not needed any more: free the result they hold
                 if not old.downloads:
                     shutil.rmtree(old.folder, ignore_errors=True)
             self._jobs[job_id] = job
@@ -122,6 +140,7 @@ class JobQueue:
             path = job.files[name]
             job.downloads += 1
         try:
+            job.make(name)
             yield path
         finally:
             with self._lock:
@@ -160,11 +179,14 @@ class JobQueue:
         try:
             prepared = segment_job.prepare(job.inputs["image"], job.request, job.inputs.get("organ_mask"),
                                            name_hint=False)  # the stored name is a random id, not the user's
-            _, written = segment_job.run(self.segmenter, prepared, job.folder, progress=progress)
+            _, written, later = segment_job.run_deferred(self.segmenter, prepared, job.folder, progress=progress,
+                                                         use="serve", later=MAPS)
             if job.cancel.is_set():
                 raise JobCancelled
             publish_report(written["report"], job, self.folder.parent)
-            self._finish(job, "done", files={path.name: path for path in written.values()})
+            names = output_files(len(job.request.prompts), job.request.outputs_or("serve"))
+            job.later = {names[name]: writer for name, writer in later.items()}
+            self._finish(job, "done", files={name: job.folder / name for name in names.values()})
         except JobCancelled:
             self._finish(job, "cancelled")
         except DiffuGTSError as error:
@@ -174,6 +196,19 @@ class JobQueue:
             self._finish(job, "failed", error="internal error; the server's log has the details")
         finally:
             self._unpin(job.volume_ids)
+        self._write_older_maps()
+
+    def _write_older_maps(self) -> None:
+        """Write out the maps still waiting of done jobs older than the last LAZY_JOBS, freeing their results."""
+        with self._lock:
+            waiting = [job for job in self._jobs.values() if job.later]
+        for job in waiting[:-LAZY_JOBS]:
+            try:
+                for name in list(job.later):
+                    job.make(name)
+            except Exception:  # noqa: BLE001 - one job's maps failing to write must not stop the worker
+                LOG.exception("the maps of job %s could not be written", job.id)
+                job.later = {}
 
     def _finish(self, job: Job, state: str, *, files: dict[str, Path] | None = None, error: str | None = None) -> None:
         if state != "done":
