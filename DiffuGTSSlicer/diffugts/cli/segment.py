@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DiffuGTSError
 from ..segment.outputs import DEFAULTS, KINDS
+from ..segment.job import DICOM_SEG_MODES
 from ..segment.settings import PRESETS
 from .options import add_image_options, output_folder, positive_int, torch_device, warn
 from .server_token import add_token_option, read_token
@@ -48,6 +49,10 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
                              "still cover the whole image. Use it for large volumes.")
     parser.add_argument("--min-component", type=float, default=None, metavar="MM3",
                         help="drop connected components smaller than this many mm³ (default 50)")
+    parser.add_argument("--dicom-seg", choices=DICOM_SEG_MODES, default=None,
+                        help="for a DICOM folder input, also write segmentation.dcm, a DICOM SEG that references "
+                             "the series: binary (the default: the label map), fractional (each prompt's "
+                             "probability) or none")
     parser.add_argument("--outputs", metavar="KIND[,KIND...]",
                         help=f"the files to write besides report.json: {', '.join(KINDS)}, or all (default: all for "
                              f"segment, {','.join(DEFAULTS['batch'])} for batch)")
@@ -67,7 +72,7 @@ def request_from(args: argparse.Namespace, modality: str | None = None):
 
     return SegmentRequest(tuple(args.prompt), quality=args.quality, seed=args.seed, roi=args.roi,
                           min_component_mm3=args.min_component, modality=modality or args.modality,
-                          outputs=args.outputs)
+                          outputs=args.outputs, dicom_seg=args.dicom_seg)
 
 
 def model_spec(args: argparse.Namespace, device: str | None = None):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 MAX_PROMPTS = 16
 MAX_PROMPT_CHARS = 200
+DICOM_SEG_MODES = ("binary", "fractional", "none")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SegmentRequest:
     roi: str | None = None  # 'i0:i1,j0:j1,k0:k1' voxel indices of the input grid
     min_component_mm3: float | None = None  # None: the settings' default
     modality: str | None = None  # None: guessed from the image
+    dicom_seg: str | None = None  # a DICOM SEG: 'binary', 'fractional' or 'none'; None: binary for DICOM inputs
     outputs: tuple[str, ...] | None = None  # the kinds of file to write (segment/outputs.py); None: the use's default
 
     def __post_init__(self) -> None:
@@ -58,6 +60,9 @@ class SegmentRequest:
             raise DiffuGTSError(f"the minimum component must be 0 or more mm³, not {self.min_component_mm3}")
         if self.roi is not None:
             Box.parse(self.roi)
+        if self.dicom_seg is not None and self.dicom_seg not in DICOM_SEG_MODES:
+            raise DiffuGTSError(f"unknown DICOM SEG type {self.dicom_seg!r}",
+                                hint=f"Use one of {', '.join(DICOM_SEG_MODES)}.")
         if self.outputs is not None:
             object.__setattr__(self, "outputs", parse_outputs(self.outputs))
 
@@ -71,6 +76,8 @@ class SegmentRequest:
     def to_json(self) -> dict:
         """The request as JSON; ``outputs`` only when chosen (a request of an earlier version reads the same)."""
         data = {**dataclasses.asdict(self), "prompts": list(self.prompts)}
+        if self.dicom_seg is None:
+            del data["dicom_seg"]  # a server of an earlier version reads the request as before
         if self.outputs is None:
             del data["outputs"]
         else:
@@ -136,9 +143,11 @@ def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | P
     """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model.
     ``name_hint``: whether the image's file name may say its modality (see io.read_volume)."""
     from ..io import read_volume
+    from ..io.dicom_seg import check_dicom_seg
     from .pipeline import check_organ_grid
 
     image = read_volume(image_path, name_hint=name_hint)
+    check_dicom_seg(request.dicom_seg, image)
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None
     check_organ_grid(organ, image)
@@ -162,5 +171,6 @@ def run_deferred(segmenter, job: PreparedJob, out: str | Path, progress: Progres
     result = segmenter(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
                        modality=request.modality, roi=job.roi, progress=progress)
     written, deferred = write_outputs(result, job.image, out, image_path=job.image_path,
-                                      outputs=request.outputs_or(use), later=later)
+                                      outputs=request.outputs_or(use), later=later,
+                                      dicom_seg=request.dicom_seg)
     return result, written, deferred

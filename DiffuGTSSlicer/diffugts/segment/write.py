@@ -21,6 +21,8 @@ import numpy as np
 
 from ..io import Segment, Volume, atomic_output, write_segmentation
 from ..io.compact import GZIP_LEVEL, MASK_GZIP_LEVEL, in_pixel_type, write_compressed, write_unit_map
+from ..io.dicom_seg import FILE_NAME as DICOM_SEG_FILE
+from ..io.dicom_seg import dicom_seg_writers
 from ..terminology import describe_all
 from .outputs import KINDS, PER_PROMPT, kind_of, output_files, output_names
 from .quicklook import write_quicklook
@@ -54,7 +56,8 @@ def pseudo_healthy_pixels(result: Result, image: Volume) -> Volume:
 
 
 def output_writers(result: Result, image: Volume, out: Path, outputs: Collection[str] = KINDS, *,
-                   suffix: str = ".nii.gz", level: int = GZIP_LEVEL) -> dict[str, Writer]:
+                   suffix: str = ".nii.gz", level: int = GZIP_LEVEL,
+                   dicom_seg: str | None = None) -> dict[str, Writer]:
     """Output name -> the function writing that file into ``out``, for the ``outputs`` kinds (no report)."""
     paths = {name: out / file for name, file in output_files(len(result.findings), tuple(outputs), suffix).items()}
     descriptions = describe_all([f.prompt.text for f in result.findings])
@@ -77,24 +80,27 @@ def output_writers(result: Result, image: Volume, out: Path, outputs: Collection
     if "quicklook" in outputs:
         writers["quicklook"] = partial(write_quicklook, paths["quicklook"], image, [f.mask for f in result.findings],
                                        [d.color for d in descriptions])
+    writers.update(dicom_seg_writers(out, image, result, lambda: label_map(result), dicom_seg))
     return writers
 
 
 def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
                   outputs: Collection[str] = KINDS, later: Collection[str] = (), suffix: str = ".nii.gz",
-                  level: int = GZIP_LEVEL) -> tuple[dict[str, Path], dict[str, Writer]]:
+                  level: int = GZIP_LEVEL, dicom_seg: str | None = None
+                  ) -> tuple[dict[str, Path], dict[str, Writer]]:
     """Write the ``outputs`` kinds of ``result`` into ``out`` except those of the kinds in ``later``, then
     report.json (which names them all); returns (name -> path written, name -> writer of each file left for
     later). Files are written in parallel, one thread per CPU."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    writers = output_writers(result, image, out, outputs, suffix=suffix, level=level)
+    writers = output_writers(result, image, out, outputs, suffix=suffix, level=level, dicom_seg=dicom_seg)
     deferred = {name: writer for name, writer in writers.items() if kind_of(name) in later}
     now = [name for name in writers if name not in deferred]
     with ThreadPoolExecutor(max(1, min(len(now), os.cpu_count() or 1))) as pool:
         paths = list(pool.map(lambda name: writers[name](), now))
     written = dict(zip(now, paths))
     files = output_files(len(result.findings), tuple(outputs), suffix)
+    files.update({"dicom_seg": DICOM_SEG_FILE} if "dicom_seg" in writers else {})
     report = build_report(result, image, image_path, describe_all([f.prompt.text for f in result.findings]), files)
     with atomic_output(out / files["report"]) as temp:
         temp.write_text(json.dumps(report, indent=2), encoding="utf-8")
