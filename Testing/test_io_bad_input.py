@@ -46,8 +46,9 @@ def test_debug_flag_shows_the_traceback(tmp_path):
 
 def test_volume_beyond_the_memory_budget_is_refused_before_loading(tmp_path, monkeypatch):
     path = write_volume(make_volume("LPS", shape_kji=(64, 64, 64)), tmp_path / "big.nrrd")
-    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.001")
-    with pytest.raises(InputError, match=r"needs about .* more than the memory budget of 1\.0 MB") as error:
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.0001")
+    with pytest.raises(InputError, match=r"reading this volume of 64x64x64 voxels needs about .* more than the "
+                                         r"memory budget of 104\.9 KB") as error:
         read_volume(path)
     assert "Crop it to the region of interest" in str(error.value)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from diffugts.data.phantom import make_phantom
-from diffugts.errors import DiffuGTSError
+from diffugts.errors import DiffuGTSError, InputError
 from diffugts.io import Volume, read_grid, read_volume
 from diffugts.io.crop import Box, crop, uncrop
 from diffugts.segment import PRESETS, Segmenter
@@ -182,6 +183,51 @@ def test_too_large_a_volume_is_refused_with_advice(segmenter, oblique_phantom, m
     with pytest.raises(DiffuGTSError, match="--roi") as error:
         segmenter(volume, "kidney tumor", settings=FAST)
     assert "GB" in str(error.value)
+
+
+def test_memory_is_checked_on_every_call_not_only_when_the_volume_is_encoded(segmenter, oblique_phantom,
+                                                                             phantom_result, monkeypatch):
+    """The cached volume of phantom_result, more prompts and seeds, a 1 MB budget: once it ran all the same."""
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", "0.001")
+    misses = segmenter.volumes.misses
+    with pytest.raises(DiffuGTSError, match="needs about .* more than the 1.0 MB that can be used now"):
+        segmenter(oblique_phantom.image, ["kidney tumor", "liver tumor", "lung tumor"],
+                  settings=replace(FAST, seeds=(0, 1, 2, 3)))
+    assert segmenter.volumes.misses == misses
+
+
+def test_on_a_gpu_the_devices_free_memory_is_checked(oblique_phantom, monkeypatch):
+    from diffugts.backbone.registry import get_config
+    from diffugts.segment.memory import check_memory, model_grid_bytes
+
+    config = get_config("demo-ct")
+    need = model_grid_bytes(oblique_phantom.image, config, prompts=1, seeds=3)
+    free = {"device": need // 2, "reserved": need // 4, "allocated": 0}  # torch's own unused cache counts too
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free["device"], 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: free["reserved"])
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: free["allocated"])
+    with pytest.raises(DiffuGTSError, match=r"of GPU memory, more than the .* free on cuda:0\. .*free the GPU"):
+        check_memory(oblique_phantom.image, config, prompts=1, seeds=3, device="cuda:0")
+    check_memory(oblique_phantom.image, config, prompts=1, seeds=3, device="cpu")  # no GPU involved
+    free["reserved"] = need
+    check_memory(oblique_phantom.image, config, prompts=1, seeds=3, device="cuda:0")
+
+
+def test_voxels_that_cannot_be_segmented_are_named(segmenter, oblique_phantom):
+    """NaN and Inf once gave a 7 mL finding without a word; a constant or one-voxel image was 'not MR'."""
+    image = oblique_phantom.image
+    values = image.array.astype(np.float32)
+    values.flat[[5, 50, 500]] = np.nan
+    values.flat[[7, 70]] = (np.inf, -np.inf)
+    constant = image.like(np.full(image.array.shape, -1000, np.int16))
+    point = Volume(np.zeros((1, 1, 1), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), modality="CT")
+    for volume, message in ((image.like(values), "5 voxels are NaN or infinite (3 NaN, 2 infinite)"),
+                            (constant, "every voxel has the value -1000: the image holds nothing to segment"),
+                            (point, "the image has 1x1x1 voxels: too small to segment")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            segmenter(volume, "kidney tumor", settings=FAST)
+    flat_slice = image.like(np.repeat(image.array[:1], image.array.shape[0], axis=0))  # varies within slices
+    segmenter(flat_slice, "kidney tumor", settings=FAST)
 
 
 def test_wrong_modality_and_empty_prompt_are_clear_errors(segmenter, oblique_phantom):

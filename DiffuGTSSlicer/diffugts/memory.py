@@ -1,4 +1,4 @@
-"""Memory budget: refuse work that cannot fit before starting it, instead of being OOM-killed."""
+"""Memory budget: refuse work that cannot fit before starting it, instead of being OOM-killed (the estimate of\nwhat a segmentation needs is diffugts.segment.memory's; reading a file needs twice its voxels' bytes)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from contextlib import contextmanager
 import psutil
 
 BUDGET_ENV = "DIFFUGTS_MEMORY_BUDGET_GB"
-# Working copies the pipeline holds per voxel at full resolution: the float32 image, its
-# reconstruction, the pseudo-healthy scan, probability, attention and uncertainty maps.
-PIPELINE_FLOAT32_COPIES = 6
 _reserved = 0  # bytes held by reserve() blocks now, in every thread of this process
 _reserved_lock = threading.Lock()
 
@@ -55,11 +52,6 @@ def reserve(nbytes: int) -> Iterator[None]:
     finally:
         with _reserved_lock:
             _reserved -= nbytes
-
-
-def pipeline_bytes(voxels: int, input_bytes_per_voxel: int) -> int:
-    """Peak bytes to hold a volume of ``voxels`` and the pipeline's full-resolution working copies."""
-    return voxels * (input_bytes_per_voxel + 4 * PIPELINE_FLOAT32_COPIES)
 
 
 def format_bytes(n: float) -> str:

@@ -22,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(volume: Volume) -> dict[str, Any]:
     """The facts ``info`` prints, as plain JSON-ready values."""
+    from ..backbone.registry import get_config
     from ..io import orientation_code
-    from ..memory import budget_bytes, pipeline_bytes
+    from ..memory import budget_bytes
+    from ..segment.memory import segmentation_bytes
 
     array = volume.array
     return {
@@ -40,7 +42,7 @@ def describe(volume: Volume) -> dict[str, Any]:
         "source_ndim": volume.source_ndim,
         "memory": {
             "array_bytes": int(array.nbytes),
-            "pipeline_bytes": pipeline_bytes(array.size, array.itemsize),
+            "pipeline_bytes": segmentation_bytes(volume, get_config("demo-ct"), prompts=1, seeds=1),
             "budget_bytes": budget_bytes(),
         },
         "warnings": list(volume.warnings),
@@ -66,7 +68,8 @@ def _text(facts: dict[str, Any]) -> str:
         f"  intensity    {intensity['min']:g} .. {intensity['max']:g} (mean {intensity['mean']:.4g})",
         f"  modality     {facts['modality']} (guessed from {facts['modality_reason']})",
         f"  memory       {format_bytes(memory['array_bytes'])} as read; the pipeline needs about "
-        f"{format_bytes(memory['pipeline_bytes'])} (budget {format_bytes(memory['budget_bytes'])})",
+        f"{format_bytes(memory['pipeline_bytes'])} with the demo model, one prompt, Fast (budget "
+        f"{format_bytes(memory['budget_bytes'])})",
         *[f"  warning      {w}" for w in facts["warnings"]],
     ])
 

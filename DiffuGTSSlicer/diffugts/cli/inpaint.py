@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ..backbone.grid import from_model_grid, to_model_grid
     from ..backbone.inpaint import inpaint
     from ..io import read_volume, write_volume
-    from ..memory import budget_bytes, format_bytes
+    from ..segment.preflight import check_input
     from ..progress import for_mode
 
     progress = for_mode(args.progress)
@@ -61,13 +61,8 @@ def run(args: argparse.Namespace) -> int:
                             hint="Give distinct seeds, for example --seeds 0 1 2.")
     backbone = build_backbone(args.backbone, weights=args.weights, device=torch_device(args.device))
     config = backbone.config
+    check_input(image, backbone, prompts=0, seeds=len(args.seeds), what="inpainting")
     tensor, mask_tensor, grid = to_model_grid(image, config, modality=args.modality, mask=mask)
-    voxels = int(np.prod(grid.padded))
-    need = voxels * 4 * (6 + 2 * len(args.seeds)) + image.array.size * 12
-    if need > budget_bytes():
-        raise DiffuGTSError(f"inpainting this volume needs about {format_bytes(need)}, more than the "
-                            f"{format_bytes(budget_bytes())} allowed", path=args.image,
-                            hint="Crop the image around the mask, or raise DIFFUGTS_MEMORY_BUDGET_GB.")
     timings["prepare_s"] = time.time() - started
     cond = grid.conditioning(*args.body_region)
     t0 = time.time()

@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from ..memory import budget_bytes, format_bytes, pipeline_bytes
+from ..memory import budget_bytes, format_bytes
 from .itk_messages import captured_itk_messages
 from .modality import guess_modality
 from .dicom_read import find_dicom_series
@@ -127,8 +127,12 @@ def read_bytes(path: str | Path) -> int:
     path = Path(path)
     with captured_itk_messages():
         reader = _header(path)
-    voxels = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents()
-    return 2 * voxels * _itemsize(reader.GetPixelID())
+    return _reading_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+
+
+def _reading_bytes(size: tuple[int, ...], components: int, pixel_id: int) -> int:
+    """ITK's image and its array copy (a 4D file is read whole before one channel is kept)."""
+    return 2 * int(np.prod(size, dtype=np.int64)) * components * _itemsize(pixel_id)
 
 
 def _read_file(path: Path, channel: int | None) -> sitk.Image:
@@ -269,15 +273,28 @@ def _check_header(path: Path, dimension: int, size: tuple[int, ...], components:
             path=path,
             hint="The file holds no voxels; re-export it.",
         )
-    voxels = int(np.prod(size, dtype=np.int64))  # a 4D file is read whole before one channel is kept
-    needed, budget = pipeline_bytes(voxels, _itemsize(pixel_id)), budget_bytes()
+    needed, budget = _reading_bytes(size, components, pixel_id), budget_bytes()
     if needed > budget:
         raise InputError(
-            f"volume of {'x'.join(map(str, size[:3]))} voxels needs about {format_bytes(needed)}, "
+            f"reading this volume of {'x'.join(map(str, size[:3]))} voxels needs about {format_bytes(needed)}, "
             f"more than the memory budget of {format_bytes(budget)}",
             path=path,
             hint="Crop it to the region of interest or downsample it (for example in 3D Slicer), "
             "or raise the budget with DIFFUGTS_MEMORY_BUDGET_GB on a machine with more memory.",
+        )
+
+
+def check_finite(array: np.ndarray, path: str | Path | None) -> None:
+    """Refuse NaN and infinite voxels, saying how many of each."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    nan = int(np.count_nonzero(np.isnan(array)))
+    infinite = int(np.count_nonzero(np.isinf(array)))
+    if nan or infinite:
+        raise InputError(
+            f"{nan + infinite} voxels are NaN or infinite ({nan} NaN, {infinite} infinite)",
+            path=path,
+            hint="Replace them (for example with the background value) and save a copy.",
         )
 
 
@@ -299,14 +316,7 @@ def _to_volume(image: sitk.Image, path: Path, channel: int) -> Volume:
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
     _check_orthonormal(direction, path, "direction matrix")
     array = sitk.GetArrayFromImage(image)
-    if np.issubdtype(array.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        if bad:
-            raise InputError(
-                f"{bad} voxels are NaN or infinite",
-                path=path,
-                hint="Replace them (for example with the background value) and save a copy.",
-            )
+    check_finite(array, path)
     return Volume(
         array=array,
         spacing=spacing,

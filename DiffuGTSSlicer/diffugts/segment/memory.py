@@ -1,8 +1,10 @@
-"""Will a segmentation fit? Estimated before any work, so a too-large volume gets advice, not an OOM kill."""
+"""Will it fit? The engine's one memory estimate, checked before any work on every call (segment, inpaint), so
+a too-large volume gets advice instead of an OOM kill or a CUDA out-of-memory error."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..allocator import keeps_freed_memory
 from ..backbone.config import BackboneConfig
@@ -21,27 +23,46 @@ NETWORK_BYTES = 304 * 1024**2  # fixed: one sliding-window patch's activations, 
 # measured 1.16x (512x512x300) to 1.6x (256x256x128) with Fast: the estimate is then 1.2-1.8x the growth
 # (benchmarks/README.md, "Second prompt on a cached volume").
 KEPT_MEMORY_FACTOR = 1.8
+ADVICE = ("Crop it around the region of interest with --roi i0:i1,j0:j1,k0:k1, use --quality fast (one sample), "
+          "give fewer prompts at a time, or ")
 
 
-def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> int:
-    """Estimated peak bytes for segmenting ``volume`` with ``prompts`` prompts and ``seeds`` samples."""
+def model_grid_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> int:
+    """Estimated peak bytes of the work on the model grid (on the GPU when the models are there)."""
     canonical = np.array(volume.size) * np.array(volume.spacing) / np.array(config.spacing_mm)
     multiple = size_multiple(config)
     model_voxels = int(np.prod(np.ceil(np.maximum(canonical, 1) / multiple) * multiple))
-    per_model_voxel = 4 * (MODEL_GRID_COPIES + 3 * seeds + prompts * (2 + seeds))
-    input_voxels = int(np.prod(volume.size))
+    return model_voxels * 4 * (MODEL_GRID_COPIES + 3 * seeds + prompts * (2 + seeds)) + NETWORK_BYTES
+
+
+def segmentation_bytes(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> int:
+    """Estimated peak bytes of process memory for segmenting ``volume`` with ``prompts`` prompts and ``seeds``
+    samples (``prompts=0``: inpainting alone)."""
     per_input_voxel = (volume.array.itemsize + 4 * 3 + prompts * (4 * 3 + 1)  # pseudo, uncertainty; maps, mask
                        + INPUT_VOXEL_TRANSIENT_BYTES)
-    need = model_voxels * per_model_voxel + input_voxels * per_input_voxel + NETWORK_BYTES
+    need = model_grid_bytes(volume, config, prompts=prompts, seeds=seeds) + int(np.prod(volume.size)) * per_input_voxel
     return int(need * (KEPT_MEMORY_FACTOR if keeps_freed_memory() else 1.0))
 
 
-def check_memory(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int) -> None:
-    """Raise a DiffuGTSError with advice when the estimate exceeds the memory budget."""
+def gpu_free_bytes(device: torch.device) -> int:
+    """Memory a CUDA device can still give this process: free on the device plus what torch holds unused."""
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+
+
+def check_memory(volume: Volume, config: BackboneConfig, *, prompts: int, seeds: int,
+                 device: torch.device | str | None = None, what: str = "segmenting") -> None:
+    """Raise a DiffuGTSError with advice when the estimate exceeds the memory budget or, for models on a CUDA
+    device, the device's free memory."""
     need, have = segmentation_bytes(volume, config, prompts=prompts, seeds=seeds), budget_bytes()
     if need > have:
-        raise DiffuGTSError(
-            f"segmenting this volume needs about {format_bytes(need)}, more than the {format_bytes(have)} "
-            "that can be used now", path=volume.source,
-            hint="Crop it around the region of interest with --roi i0:i1,j0:j1,k0:k1, use --quality fast "
-                 "(one sample), give fewer prompts at a time, or raise DIFFUGTS_MEMORY_BUDGET_GB.")
+        raise DiffuGTSError(f"{what} this volume needs about {format_bytes(need)}, more than the "
+                            f"{format_bytes(have)} that can be used now", path=volume.source,
+                            hint=ADVICE + "raise DIFFUGTS_MEMORY_BUDGET_GB.")
+    device = torch.device(device) if device is not None else None
+    if device is not None and device.type == "cuda":
+        need, have = model_grid_bytes(volume, config, prompts=prompts, seeds=seeds), gpu_free_bytes(device)
+        if need > have:
+            raise DiffuGTSError(f"{what} this volume needs about {format_bytes(need)} of GPU memory, more than "
+                                f"the {format_bytes(have)} free on {device}", path=volume.source,
+                                hint=ADVICE + "free the GPU of other programs.")

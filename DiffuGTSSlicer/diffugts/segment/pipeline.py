@@ -33,6 +33,7 @@ from ..text.prompts import RELEVANCE_THRESHOLD
 from ..timing import timed
 from .cache import CountingCache, tensor_key, volume_key
 from .memory import check_memory
+from .preflight import check_input
 from .postprocess import binary_entropy, binary_mask, presence_score
 from .refine import RefineHead, feature_residual, refine_inputs, refine_logits
 from .result import Finding, Result
@@ -130,6 +131,7 @@ class Segmenter:
         if box is not None and organ is not None:
             organ = organ[box.slices]
 
+        check_input(work, self.backbone, prompts=len(texts), seeds=len(settings.seeds))
         key = (volume_key(work), modality)
         with timed(timings, "encode"):
             state = self.volumes.get(key, lambda: self.encode(work, modality, prompts=len(texts),
