@@ -120,3 +120,17 @@ def test_seg_of_an_image_that_is_not_dicom_is_refused_in_one_line(tmp_path, obli
     with pytest.raises(DiffuGTSError, match="a DICOM SEG needs a DICOM series as input"):
         write_dicom_seg(tmp_path / "x.dcm", nifti, describe_all(PROMPTS[:1]), labels=_labels(oblique.array.shape))
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_without_highdicom_the_default_seg_is_left_out_with_a_warning_and_an_asked_one_refused(monkeypatch, oblique,
+                                                                                               tmp_path):
+    from types import SimpleNamespace
+
+    from diffugts.io import dicom_seg
+
+    monkeypatch.setattr(dicom_seg, "highdicom_installed", lambda: False)
+    result = SimpleNamespace(findings=[], warnings=[], models={})
+    assert dicom_seg.dicom_seg_writers(tmp_path, oblique, result, lambda: _labels(oblique.array.shape), None) == {}
+    assert len(result.warnings) == 1 and "pip install 'diffugts[dicom]'" in result.warnings[0]
+    with pytest.raises(DiffuGTSError, match="--dicom-seg fractional needs the highdicom package"):
+        dicom_seg.check_dicom_seg("fractional", oblique)

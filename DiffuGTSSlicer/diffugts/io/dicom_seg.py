@@ -10,6 +10,7 @@ with no voxels at all writes every frame, all empty, so the file is still a vali
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,18 +35,35 @@ def is_dicom_series(image: Volume) -> bool:
     return "dicom_series_uid" in image.metadata
 
 
+INSTALL_HINT = "Install it with: pip install 'diffugts[dicom]' (highdicom, which needs pydicom 3)."
+
+
+def highdicom_installed() -> bool:
+    """Whether highdicom, the optional DICOM SEG writer, can be imported (without importing it)."""
+    return importlib.util.find_spec("highdicom") is not None
+
+
 def check_dicom_seg(mode: str | None, image: Volume) -> None:
-    """Refuse, before any work, a DICOM SEG asked for (``mode`` 'binary' or 'fractional') of a non-DICOM input."""
-    if mode in ("binary", "fractional") and not is_dicom_series(image):
+    """Refuse, before any work, a DICOM SEG asked for (``mode`` 'binary' or 'fractional') of a non-DICOM input,
+    or without highdicom."""
+    if mode not in ("binary", "fractional"):
+        return
+    if not is_dicom_series(image):
         raise DiffuGTSError(f"--dicom-seg {mode} needs a DICOM series as input, and {image.source} is not one",
                             hint="Run on the folder of DICOM slices, or leave out --dicom-seg.")
+    if not highdicom_installed():
+        raise DiffuGTSError(f"--dicom-seg {mode} needs the highdicom package", hint=INSTALL_HINT)
 
 
 def dicom_seg_writers(out: Path, image: Volume, result, labels: Callable[[], np.ndarray],
                       mode: str | None) -> dict[str, Callable[[], Path]]:
     """{'dicom_seg': writer of out/segmentation.dcm} for a segmentation ``result`` of a DICOM input (``mode``
-    None: BINARY; 'none' or a non-DICOM input: nothing); ``labels`` makes the label map."""
+    None: BINARY; 'none' or a non-DICOM input: nothing); ``labels`` makes the label map. Without highdicom the
+    default SEG is left out with a warning on the result."""
     if mode == "none" or not is_dicom_series(image):
+        return {}
+    if not highdicom_installed():
+        result.warnings.append(f"{FILE_NAME} (DICOM SEG) not written: it needs the highdicom package. {INSTALL_HINT}")
         return {}
     descriptions = describe_all([finding.prompt.text for finding in result.findings])
     if mode == "fractional":
