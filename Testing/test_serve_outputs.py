@@ -113,3 +113,14 @@ def test_maps_of_jobs_older_than_the_last_few_are_written_out(server, client, vo
     assert map_files() <= {p.name for p in job_folder(server, jobs[0]).iterdir()}  # ... its maps are on disk
     for job_id in jobs[1:]:
         assert set(waiting.get(job_id).later) == map_files()
+
+
+def test_a_new_prompt_on_the_last_jobs_volume_does_not_read_it_again(client, volume_id, monkeypatch):
+    import diffugts.io.read as read
+
+    read_volume = read.read_volume
+    finished(client, volume_id, "kidney mass")
+    reads = []
+    monkeypatch.setattr(read, "read_volume", lambda *args, **kwargs: reads.append(args) or read_volume(*args, **kwargs))
+    finished(client, volume_id, "liver mass")
+    assert reads == []

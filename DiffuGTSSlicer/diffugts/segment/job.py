@@ -139,14 +139,15 @@ class PreparedJob:
 
 
 def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None, *,
-            name_hint: bool = True) -> PreparedJob:
+            name_hint: bool = True, image: Volume | None = None) -> PreparedJob:
     """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model.
-    ``name_hint``: whether the image's file name may say its modality (see io.read_volume)."""
+    ``name_hint``: whether the image's file name may say its modality (see io.read_volume); ``image``: the
+    file's volume when it was read already (a server's next job on the same upload)."""
     from ..io import read_volume
     from ..io.dicom_seg import check_dicom_seg
     from .pipeline import check_organ_grid
 
-    image = read_volume(image_path, name_hint=name_hint)
+    image = read_volume(image_path, name_hint=name_hint) if image is None else image
     check_dicom_seg(request.dicom_seg, image)
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None

@@ -85,6 +85,7 @@ class JobQueue:
         self._lock = threading.Lock()
         self._pending: queue.Queue[Job | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="diffugts-serve-worker", daemon=True)
+        self._image: tuple[str, object] | None = None  # the last job's (volume id, volume): not read again
         folder.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
@@ -177,8 +178,11 @@ class JobQueue:
             job.stage, job.fraction = stage, fraction
 
         try:
+            volume_id = job.volume_ids["image"]
+            known = self._image[1] if self._image and self._image[0] == volume_id else None
             prepared = segment_job.prepare(job.inputs["image"], job.request, job.inputs.get("organ_mask"),
-                                           name_hint=False)  # the stored name is a random id, not the user's
+                                           name_hint=False, image=known)  # the stored name is a random id
+            self._image = (volume_id, prepared.image)
             _, written, later = segment_job.run_deferred(self.segmenter, prepared, job.folder, progress=progress,
                                                          use="serve", later=MAPS)
             if job.cancel.is_set():
