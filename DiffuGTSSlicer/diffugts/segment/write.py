@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -96,12 +97,14 @@ def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path:
     writers = output_writers(result, image, out, outputs, suffix=suffix, level=level, dicom_seg=dicom_seg)
     deferred = {name: writer for name, writer in writers.items() if kind_of(name) in later}
     now = [name for name in writers if name not in deferred]
+    start = time.perf_counter()
     with ThreadPoolExecutor(max(1, min(len(now), os.cpu_count() or 1))) as pool:
         paths = list(pool.map(lambda name: writers[name](), now))
     written = dict(zip(now, paths))
     files = output_files(len(result.findings), tuple(outputs), suffix)
     files.update({"dicom_seg": DICOM_SEG_FILE} if "dicom_seg" in writers else {})
     report = build_report(result, image, image_path, describe_all([f.prompt.text for f in result.findings]), files)
+    report["timings_s"]["write"] = round(time.perf_counter() - start, 3)  # the files before report.json
     with atomic_output(out / files["report"]) as temp:
         temp.write_text(json.dumps(report, indent=2), encoding="utf-8")
     written["report"] = out / files["report"]
