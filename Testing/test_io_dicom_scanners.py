@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from dicom_cases import (dcm2niix, regular_positions, same_grid, tilted_series, write_enhanced, write_localizer,
                          write_secondary_capture, write_series)
@@ -174,3 +175,13 @@ def test_localizer_and_secondary_capture_in_the_folder_are_skipped_with_a_warnin
 def test_real_siemens_ct_series_reads_as_dcm2niix(tmp_path):
     volume = _assert_like_dcm2niix(REAL_DICOM, tmp_path)
     assert volume.size == (512, 512, 20) and volume.modality == "CT" and volume.warnings == []
+
+
+def test_orientation_jitter_in_the_last_digits_keeps_the_series_whole(tmp_path):
+    array = _axial(tmp_path / "series")
+    for n, path in enumerate(sorted((tmp_path / "series").iterdir())):  # 0.00051 and 0.00049 round apart
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = ["1", "0.00051" if n % 2 else "0.00049", "0", "0", "1", "0"]
+        ds.save_as(path)
+    volume = read_volume(tmp_path / "series")
+    assert volume.array.shape == array.shape and volume.warnings == []

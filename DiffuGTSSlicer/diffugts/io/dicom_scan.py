@@ -83,7 +83,7 @@ def scan_folder(folder: Path) -> DicomStack:
         except Exception:  # noqa: BLE001 - any file pydicom cannot parse is reported by name, never raised
             unreadable.append(path.name)
             continue
-        candidates[_group_key(info)].append(info)
+        candidates[_group_key(info, candidates)].append(info)
     if not candidates:
         raise InputError("folder holds no DICOM series", path=folder,
                          hint="Pass an image file (.nii.gz, .nrrd, .mha) or a folder of DICOM slices.")
@@ -188,11 +188,16 @@ def _floats(values, count: int) -> np.ndarray | None:
     return array if array.shape == (count,) and np.all(np.isfinite(array)) else None
 
 
-def _group_key(info: DicomFile) -> tuple:
-    """Files that stack into one volume: the same series, orientation and slice size (a multi-frame file alone)."""
-    orientation = () if info.orientation is None else tuple(np.round(info.orientation, 3))
-    alone = str(info.path) if info.frames > 1 else ""
-    return (info.series_uid, orientation, info.rows, info.columns, alone)
+def _group_key(info: DicomFile, candidates: dict) -> tuple:
+    """Files that stack into one volume: the same series and slice size, orientations within 1e-3 of each other
+    (scanners write them with jitter in the last digits); a multi-frame file stands alone."""
+    base = (info.series_uid, info.rows, info.columns, str(info.path) if info.frames > 1 else "")
+    for key, files in candidates.items():
+        other = files[0].orientation
+        if key[:4] == base and (other is None) == (info.orientation is None) and (
+                other is None or np.abs(other - info.orientation).max() < 1e-3):
+            return key
+    return (*base, len(candidates))
 
 
 def _stack(folder: Path, files: list[DicomFile]) -> DicomStack:
