@@ -37,7 +37,8 @@ def by_highdicom(path: Path, grid: Volume, segment: int | None = None) -> np.nda
         volume = seg.get_volume(segment_numbers=[segment])
     array = volume.array if volume.array.ndim == 3 else volume.array[..., 0]
     affine = volume.affine.copy()
-    affine[:3, :3] = volume.affine[:3, 2::-1]  # highdicom indexes (slice, row, column); ours (i, j, k) = (column, row, slice)
+    # highdicom indexes (slice, row, column); our (i, j, k) is (column, row, slice)
+    affine[:3, :3] = volume.affine[:3, 2::-1]
     return _paste(grid, array, affine)
 
 
