@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 
-SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # and its multi-frame kinds, .7.1 to .7.4
 NOT_VOLUMES = {  # image-like objects that are not slices of the patient's volume
     "1.2.840.10008.5.1.4.1.1.66.4": "segmentation (SEG)",
     "1.2.840.10008.5.1.4.1.1.481.2": "RT dose",
@@ -99,13 +99,15 @@ def _skip_reason(ds) -> str:
     if "SeriesInstanceUID" not in ds or "SOPClassUID" not in ds:
         raise ValueError("not a DICOM object")
     sop_class = str(ds.SOPClassUID)
-    if sop_class.startswith(SECONDARY_CAPTURE_PREFIX):
+    if sop_class == SECONDARY_CAPTURE_PREFIX or sop_class.startswith(f"{SECONDARY_CAPTURE_PREFIX}."):
         return "secondary capture"
     if sop_class in NOT_VOLUMES:
         return NOT_VOLUMES[sop_class]
     if "Rows" not in ds or "Columns" not in ds:
         return f"{ds.get('Modality', 'non-image')} object"
-    if any(str(v).upper() == "LOCALIZER" for v in ds.get("ImageType", [])):
+    image_type = ds.get("ImageType", [])
+    if any(v.strip().upper() == "LOCALIZER" for v in (image_type.split("\\") if isinstance(image_type, str)
+                                                       else map(str, image_type))):
         return "localizer (scout)"
     return ""
 
