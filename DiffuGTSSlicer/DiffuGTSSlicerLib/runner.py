@@ -25,6 +25,9 @@ from .signals import Signal
 
 ERROR_PREFIXES = ("diffugts: error: ", "diffugts: internal error: ")
 TERMINATE_GRACE_S = 2.0
+# A run on a server (--server) is given longer: stopped, it first cancels its job there and removes its uploads
+# (diffugts/client.py: at most CLEANUP_TIMEOUT_S per request and for the job to stop), else both are orphaned
+SERVER_TERMINATE_GRACE_S = 25.0
 DRAIN_GRACE_S = 1.0  # after the process exits, how long to wait for output still held open by orphans
 
 
@@ -91,6 +94,7 @@ class ProcessRunner:
         self._cancelled = False
         self._exited_at: float | None = None
         self._kill_at: float | None = None  # after Cancel: when to force-kill what is left
+        self._grace = TERMINATE_GRACE_S  # from Cancel to that
 
     @property
     def running(self) -> bool:
@@ -105,6 +109,7 @@ class ProcessRunner:
         if self.running:
             raise RuntimeError("a process is already running")
         self._log, self._cancelled, self._exited_at, self._kill_at = [], False, None, None
+        self._grace = SERVER_TERMINATE_GRACE_S if "--server" in command else TERMINATE_GRACE_S
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
                  else {"start_new_session": True})
         try:
@@ -157,10 +162,11 @@ class ProcessRunner:
 
     def cancel(self) -> None:
         """Stop the process tree without blocking: terminate now, kill what is left TERMINATE_GRACE_S later
-        (from :meth:`poll`); ``finished`` follows with ``cancelled`` set."""
+        (SERVER_TERMINATE_GRACE_S for a run on a server, which cancels its job there first; from :meth:`poll`);
+        ``finished`` follows with ``cancelled`` set."""
         if self._process is not None and not self._cancelled:
             self._cancelled = True
-            self._kill_at = time.monotonic() + TERMINATE_GRACE_S
+            self._kill_at = time.monotonic() + self._grace
             signal_process_tree(self._process, force=False)
 
     def wait(self, timeout: float | None = None, interval: float = 0.05) -> None:
@@ -169,7 +175,7 @@ class ProcessRunner:
         while self.poll():
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel()
-                end = time.monotonic() + TERMINATE_GRACE_S + DRAIN_GRACE_S + 5.0  # poll force-kills in time
+                end = time.monotonic() + self._grace + DRAIN_GRACE_S + 5.0  # poll force-kills in time
                 while self.poll() and time.monotonic() < end:
                     time.sleep(interval)
                 raise TimeoutError(f"the engine did not finish within {timeout} s")

@@ -27,6 +27,7 @@ UPLOAD_FORMATS = {".nii.gz": "nii.gz", ".nii": "nii", ".nrrd": "nrrd", ".mha": "
 REPORT = "report.json"
 CHUNK = 1 << 20
 POLL_S = (0.05, 0.5)  # first and longest wait between two status requests
+CLEANUP_TIMEOUT_S = 5.0  # each request (and the wait for a cancelled job) when an interrupted run cleans up
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -194,6 +195,7 @@ def segment(client: Client, image: str | Path, request: dict, out: str | Path, *
     An interrupt (KeyboardInterrupt) cancels the server's job before it propagates."""
     uploaded: list[str] = []
     job_id = None
+    cleanup = client
     try:
         uploaded.append(client.upload(image, progress))
         if organ_mask is not None:
@@ -201,17 +203,26 @@ def segment(client: Client, image: str | Path, request: dict, out: str | Path, *
         job_id = client.submit(uploaded[0], request, uploaded[1] if organ_mask is not None else None)["id"]
         job = client.wait(job_id, progress)
         written = client.download(job_id, out, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # being stopped (Ctrl+C, Slicer's Cancel): short requests, within the grace given
+        cleanup = Client(client.url, client._token, timeout=CLEANUP_TIMEOUT_S, retry_s=0)
         if job_id is not None:
-            _quietly(client.cancel, job_id)
+            _quietly(_cancel_and_wait, cleanup, job_id)  # a running job pins its upload until it has stopped
         raise
     finally:
         for volume_id in uploaded:
-            _quietly(client.delete_volume, volume_id)
+            _quietly(cleanup.delete_volume, volume_id)
     report = json.loads(written[REPORT].read_text(encoding="utf-8"))
     report.update(image=str(Path(image).resolve()), server={"url": client.url, "job": job_id})
     _write_atomic(written[REPORT], [json.dumps(report, indent=2).encode()])
     return job, written
+
+
+def _cancel_and_wait(client: Client, job_id: str) -> None:
+    """Cancel the job and wait (at most CLEANUP_TIMEOUT_S) until it has stopped (it stops at its next progress
+    report)."""
+    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
+    while client.cancel(job_id)["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(POLL_S[0])
 
 
 def _quietly(call, *args) -> None:
