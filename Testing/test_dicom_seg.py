@@ -75,7 +75,9 @@ def test_binary_seg_references_the_series_codes_each_prompt_and_reads_back_voxel
     lesion, nodule = seg.get_segment_description(2), seg.get_segment_description(3)
     assert lesion.segmented_property_type.value == "4147007"  # Mass
     assert nodule.anatomic_regions[0].meaning == "Lung"
-    assert seg.number_of_segments == 3  # the empty third prompt is described, with no frames
+    assert seg.number_of_segments == 3  # the empty third prompt is described, with no frames, and marked empty
+    assert nodule.SegmentDescription == "empty: nothing was found for this prompt"
+    assert "SegmentDescription" not in kidney
 
 
 def test_result_with_no_voxels_writes_a_valid_seg_of_empty_frames(tmp_path, oblique):

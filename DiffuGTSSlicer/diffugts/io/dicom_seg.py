@@ -4,8 +4,9 @@ engine's terminology table (diffugts.terminology), names the algorithm, and lies
 (for a gantry-tilted input: the orthogonal grid it was resampled onto, placed in the same frame of reference).
 
 BINARY (default) stores the label map, one segment per prompt; FRACTIONAL stores each prompt's probability
-in 1/255 steps. Segments with no voxels stay described (a SEG may hold a segment without frames); a result
-with no voxels at all writes every frame, all empty, so the file is still a valid SEG of the series.
+in 1/255 steps. Segments with no voxels stay described, marked empty in their Segment Description (a SEG
+may hold a segment without frames); a result with no voxels at all writes every frame, all empty, so the
+file is still a valid SEG of the series.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .volume import Volume
 MANUFACTURER = "DiffuGTS for 3D Slicer"
 SERIES_NUMBER = 9901  # high, so viewers list the SEG after the scanner's series
 DESCRIPTION = "DiffuGTS text-prompted segmentation (research, not for clinical use)"
+EMPTY_NOTE = "empty: nothing was found for this prompt"
 
 
 FILE_NAME = "segmentation.dcm"
@@ -110,7 +112,10 @@ def write_dicom_seg(path: str | Path, image: Volume, descriptions: list[SegmentD
     algorithm = hd.AlgorithmIdentificationSequence(
         name="DiffuGTS", version=__version__, family=_ai_family(),
         parameters=_parameters(models or {}) or None)
-    segments = [_segment(n, d, algorithm) for n, d in enumerate(descriptions, start=1)]
+    found = [np.any(pixels == n) if labels is not None else np.any(pixels[..., n - 1] > 0)
+             for n in range(1, len(descriptions) + 1)]
+    segments = [_segment(n, d, algorithm, has_voxels) for (n, d), has_voxels in
+                zip(enumerate(descriptions, start=1), found)]
     channels = {"SegmentNumber": list(range(1, len(segments) + 1))} if pixels.ndim == 4 else None
     volume = hd.Volume(pixels, _affine(image), "PATIENT", frame_of_reference_uid=sources[0].FrameOfReferenceUID,
                        channels=channels)
@@ -156,15 +161,19 @@ def _code(text: str):
     return CodedConcept(value, scheme, meaning)
 
 
-def _segment(number: int, description: SegmentDescription, algorithm):
+def _segment(number: int, description: SegmentDescription, algorithm, has_voxels: bool):
+    """One segment's description; a segment without voxels says so in its Segment Description."""
     import highdicom as hd
     from highdicom.color import CIELabColor
 
     fields = description.terminology.split("~")  # context~category~type~modifier~anatomic context~region~modifier
     region = fields[5] if len(fields) > 5 and fields[5].strip("^") else None
-    return hd.seg.SegmentDescription(
+    segment = hd.seg.SegmentDescription(
         segment_number=number, segment_label=description.name[:64], segmented_property_category=_code(fields[1]),
         segmented_property_type=_code(fields[2]), algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=algorithm, tracking_uid=hd.UID(), tracking_id=description.name[:64],
         anatomic_regions=[_code(region)] if region else None,
         display_color=CIELabColor.from_rgb(*(round(c * 255) for c in description.color)))
+    if not has_voxels:
+        segment.SegmentDescription = EMPTY_NOTE
+    return segment
