@@ -185,3 +185,13 @@ def test_orientation_jitter_in_the_last_digits_keeps_the_series_whole(tmp_path):
         ds.save_as(path)
     volume = read_volume(tmp_path / "series")
     assert volume.array.shape == array.shape and volume.warnings == []
+
+
+def test_multiframe_with_two_frames_at_one_position_is_refused_naming_the_frames(tmp_path):
+    array, direction, spacing, positions = _oblique_case()
+    positions[4] = positions[3]  # a second time point of slice 3, as a 4D acquisition stores it
+    write_enhanced(tmp_path / "mf" / "dynamic.dcm", array, spacing, positions, direction[:, 0], direction[:, 1],
+                   frame_order=np.arange(6))
+    with pytest.raises(InputError, match=r"two slices lie at the same position \(.* mm along the slice normal: "
+                                         r"dynamic.dcm frame 4 and dynamic.dcm frame 5\)"):
+        read_volume(tmp_path / "mf")

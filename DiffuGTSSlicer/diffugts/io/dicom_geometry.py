@@ -44,8 +44,9 @@ class StackGrid:
 
 
 def stack_grid(positions: np.ndarray, row: np.ndarray, column: np.ndarray, spacing: tuple[float, float],
-               thickness: float | None, files: list[Path], where: Path) -> StackGrid:
-    """The grid of frames at LPS ``positions`` with in-plane axes ``row``, ``column`` and ``spacing`` (i, j)."""
+               thickness: float | None, names: list[str], where: Path) -> StackGrid:
+    """The grid of frames at LPS ``positions`` with in-plane axes ``row``, ``column`` and ``spacing`` (i, j);
+    ``names`` say where each frame is (file, or file and frame number) in refusals."""
     normal = np.cross(row, column)
     along = positions @ normal
     order = np.argsort(along, kind="stable")
@@ -53,7 +54,7 @@ def stack_grid(positions: np.ndarray, row: np.ndarray, column: np.ndarray, spaci
     direction = np.column_stack([row, column, normal])
     if len(order) == 1:
         return StackGrid(order, positions[0], direction, (*spacing, thickness or 1.0), np.zeros(1), 0, 0.0)
-    _check_gaps(along, [files[n] for n in order], where)
+    _check_gaps(along, [names[n] for n in order], where)
     step = float(along[-1] - along[0]) / (len(along) - 1)
     offsets = positions - positions[0]
     sideways = offsets @ row / spacing[0]
@@ -75,20 +76,20 @@ def stack_grid(positions: np.ndarray, row: np.ndarray, column: np.ndarray, spaci
                      down - first_row, pad, tilt)
 
 
-def _check_gaps(along: np.ndarray, files: list[Path], where: Path) -> None:
+def _check_gaps(along: np.ndarray, names: list[str], where: Path) -> None:
     """Refuse slices at the same position and gaps that differ from the usual one, naming where they are."""
     gaps = np.diff(along)
     usual = float(np.median(gaps))
     if usual <= 0 or gaps.min() <= SPACING_TOLERANCE * usual:
         n = int(np.argmin(gaps))
         raise InputError(f"two slices lie at the same position ({along[n]:.4g} mm along the slice normal: "
-                         f"{files[n].name} and {files[n + 1].name}); the folder holds several acquisitions or "
+                         f"{names[n]} and {names[n + 1]}); the folder holds several acquisitions or "
                          "time points of one series", path=where,
                          hint="Export one acquisition (one time point, echo or phase) into its own folder.")
     odd = np.flatnonzero(np.abs(gaps - usual) > SPACING_TOLERANCE * usual)
     if odd.size:
         shown = "; ".join(f"{gaps[n]:.4g} mm between {along[n]:.4g} and {along[n + 1]:.4g} mm "
-                          f"({files[n].name}, {files[n + 1].name})" for n in odd[:3])
+                          f"({names[n]}, {names[n + 1]})" for n in odd[:3])
         more = f" and {odd.size - 3} more" if odd.size > 3 else ""
         raise InputError(f"slices are missing or unevenly spaced: {usual:.4g} mm apart, but {shown}{more} "
                          "(positions along the slice normal)", path=where, hint=_REEXPORT)

@@ -101,5 +101,7 @@ class DicomSeries:
 def find_dicom_series(folder: Path) -> DicomSeries:
     """The volume's series in ``folder`` with its grid, checked from the headers alone (no voxels read)."""
     stack = scan_folder(folder)
-    grid = stack_grid(stack.positions, stack.row, stack.column, stack.spacing, stack.thickness, stack.files, folder)
+    names = [f"{path.name} frame {n + 1}" if stack.multiframe else path.name
+             for path, n in zip(stack.files, stack.frame_index)]
+    grid = stack_grid(stack.positions, stack.row, stack.column, stack.spacing, stack.thickness, names, folder)
     return DicomSeries(stack, grid)
