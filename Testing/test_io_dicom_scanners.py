@@ -195,3 +195,12 @@ def test_multiframe_with_two_frames_at_one_position_is_refused_naming_the_frames
     with pytest.raises(InputError, match=r"two slices lie at the same position \(.* mm along the slice normal: "
                                          r"dynamic.dcm frame 4 and dynamic.dcm frame 5\)"):
         read_volume(tmp_path / "mf")
+
+
+def test_slices_shifted_along_the_rows_are_refused_not_taken_for_a_gantry_tilt(tmp_path):
+    array = np.zeros((5, 12, 10), np.int16)
+    positions = regular_positions((-50.0, -60.0, -100.0), np.eye(3), (0.8, 0.9, 2.5), 5)
+    positions[:, 0] += np.arange(5) * 0.4  # sideways, along the image rows: no gantry moves like that
+    write_series(tmp_path / "series", array, (0.8, 0.9, 2.5), positions, np.eye(3)[0], np.eye(3)[1])
+    with pytest.raises(InputError, match="slices are shifted along the image rows by up to 2 pixels"):
+        read_volume(tmp_path / "series")
