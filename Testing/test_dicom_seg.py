@@ -136,3 +136,21 @@ def test_without_highdicom_the_default_seg_is_left_out_with_a_warning_and_an_ask
     assert len(result.warnings) == 1 and "pip install 'diffugts[dicom]'" in result.warnings[0]
     with pytest.raises(DiffuGTSError, match="--dicom-seg fractional needs the highdicom package"):
         dicom_seg.check_dicom_seg("fractional", oblique)
+
+
+REAL_DICOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "dicom" / "ts_example_ct_dicom"
+
+
+@pytest.mark.skipif(not REAL_DICOM.is_dir(), reason="../shared/data/train/dicom/ts_example_ct_dicom not found")
+def test_real_series_whose_uids_were_emptied_gets_no_seg_and_says_why(tmp_path):
+    from types import SimpleNamespace
+
+    from diffugts.io.dicom_seg import check_dicom_seg, dicom_seg_writers
+
+    volume = read_volume(REAL_DICOM)  # de-identified with Study, Series and SOP Instance UIDs left empty
+    with pytest.raises(DiffuGTSError, match="the series has no Study Instance UID, Series Instance UID, SOP Instance "
+                                            "UID .* so a DICOM SEG cannot reference it"):
+        check_dicom_seg("binary", volume)
+    result = SimpleNamespace(findings=[], warnings=[], models={})
+    assert dicom_seg_writers(tmp_path, volume, result, lambda: None, None) == {}
+    assert len(result.warnings) == 1 and "segmentation.dcm (DICOM SEG) not written" in result.warnings[0]

@@ -27,6 +27,8 @@ MANUFACTURER = "DiffuGTS for 3D Slicer"
 SERIES_NUMBER = 9901  # high, so viewers list the SEG after the scanner's series
 DESCRIPTION = "DiffuGTS text-prompted segmentation (research, not for clinical use)"
 EMPTY_NOTE = "empty: nothing was found for this prompt"
+REFERENCED_UIDS = (("Study Instance UID", "StudyInstanceUID"), ("Series Instance UID", "SeriesInstanceUID"),
+                   ("SOP Instance UID", "SOPInstanceUID"), ("Frame of Reference UID", "FrameOfReferenceUID"))
 
 
 FILE_NAME = "segmentation.dcm"
@@ -55,48 +57,64 @@ def check_dicom_seg(mode: str | None, image: Volume) -> None:
                             hint="Run on the folder of DICOM slices, or leave out --dicom-seg.")
     if not highdicom_installed():
         raise DiffuGTSError(f"--dicom-seg {mode} needs the highdicom package", hint=INSTALL_HINT)
+    source_series(image)  # UIDs emptied by a de-identification are refused now, not after the work
 
 
 def dicom_seg_writers(out: Path, image: Volume, result, labels: Callable[[], np.ndarray],
                       mode: str | None) -> dict[str, Callable[[], Path]]:
     """{'dicom_seg': writer of out/segmentation.dcm} for a segmentation ``result`` of a DICOM input (``mode``
-    None: BINARY; 'none' or a non-DICOM input: nothing); ``labels`` makes the label map. Without highdicom the
-    default SEG is left out with a warning on the result."""
+    None: BINARY; 'none' or a non-DICOM input: nothing); ``labels`` makes the label map. The default SEG is
+    left out, with a warning on the result, without highdicom or when the series cannot be referenced."""
     if mode == "none" or not is_dicom_series(image):
         return {}
     if not highdicom_installed():
         result.warnings.append(f"{FILE_NAME} (DICOM SEG) not written: it needs the highdicom package. {INSTALL_HINT}")
         return {}
+    try:
+        sources = source_series(image)
+    except DiffuGTSError as error:
+        if mode is not None:
+            raise
+        result.warnings.append(f"{FILE_NAME} (DICOM SEG) not written: {error}")
+        return {}
     descriptions = describe_all([finding.prompt.text for finding in result.findings])
     if mode == "fractional":
         maps = [finding.probability.array for finding in result.findings]
         return {"dicom_seg": lambda: write_dicom_seg(out / FILE_NAME, image, descriptions, probabilities=maps,
-                                                     models=result.models)}
+                                                     models=result.models, sources=sources)}
     return {"dicom_seg": lambda: write_dicom_seg(out / FILE_NAME, image, descriptions, labels=labels(),
-                                                 models=result.models)}
+                                                 models=result.models, sources=sources)}
 
 
 def source_series(image: Volume) -> list:
-    """The headers of the DICOM series ``image`` was read from (the one io.read_volume chose in its folder)."""
+    """The headers of the DICOM series ``image`` was read from (the one io.read_volume chose in its folder),
+    or a DiffuGTSError when they cannot be referenced."""
     import pydicom
 
     uid = image.metadata.get("dicom_series_uid")
     folder = Path(image.source or "")
-    if not uid or not folder.is_dir():
+    if uid is None or not folder.is_dir():
         raise DiffuGTSError(f"a DICOM SEG needs a DICOM series as input, and {image.source} is not one",
                             hint="Run on the folder of DICOM slices, or leave out --dicom-seg.")
     stack = scan_folder(folder)
     if stack.series_uid != uid:
         raise DiffuGTSError("the DICOM folder changed since it was read: its series is no longer there", path=folder,
                             hint="Run the segmentation again on the folder as it is now.")
-    return [pydicom.dcmread(path, stop_before_pixels=True) for path in dict.fromkeys(stack.files)]
+    sources = [pydicom.dcmread(path, stop_before_pixels=True) for path in dict.fromkeys(stack.files)]
+    empty = [name for name, keyword in REFERENCED_UIDS if any(not str(ds.get(keyword, "")) for ds in sources)]
+    if empty:
+        raise DiffuGTSError(f"the series has no {', '.join(empty)} (emptied by a de-identification?), so a DICOM "
+                            "SEG cannot reference it", path=folder,
+                            hint="Use an export that keeps the UIDs, or leave out --dicom-seg.")
+    return sources
 
 
 def write_dicom_seg(path: str | Path, image: Volume, descriptions: list[SegmentDescription], *,
                     labels: np.ndarray | None = None, probabilities: list[np.ndarray] | None = None,
-                    models: dict | None = None) -> Path:
+                    models: dict | None = None, sources: list | None = None) -> Path:
     """Write ``labels`` (uint8 [k, j, i], n = prompt n) as a BINARY SEG, or ``probabilities`` (one [k, j, i] map
-    in [0, 1] per prompt) as a FRACTIONAL one, for ``image`` read from a DICOM series; returns ``path``."""
+    in [0, 1] per prompt) as a FRACTIONAL one, for ``image`` read from a DICOM series (``sources``: its headers,
+    default read again from its folder); returns ``path``."""
     import highdicom as hd
     from pydicom.uid import generate_uid
 
@@ -104,7 +122,7 @@ def write_dicom_seg(path: str | Path, image: Volume, descriptions: list[SegmentD
 
     if (labels is None) == (probabilities is None):
         raise ValueError("give labels (BINARY) or probabilities (FRACTIONAL)")
-    sources = source_series(image)
+    sources = sources or source_series(image)
     if labels is not None:
         pixels, kind = labels.astype(np.uint8), hd.seg.SegmentationTypeValues.BINARY
     else:

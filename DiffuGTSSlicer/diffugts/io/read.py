@@ -57,8 +57,8 @@ def _read(path: Path, channel: int | None, name_hint: bool) -> tuple[Volume, lis
         files, dicom_modality, warnings, series_uid = [path], None, [], None
     volume = _to_volume(image, path, channel or 0)
     volume.warnings.extend(warnings)
-    if series_uid:
-        volume.metadata["dicom_series_uid"] = series_uid  # the DICOM SEG export references this series
+    if series_uid is not None:  # the DICOM SEG export references this series (and says when it cannot)
+        volume.metadata["dicom_series_uid"] = series_uid
     modality, reason = guess_modality(volume.array, path=str(path) if name_hint else None,
                                       dicom_modality=dicom_modality)
     volume.modality = modality
