@@ -26,7 +26,7 @@ TOKEN_VARIABLE = "DIFFUGTS_TOKEN"
 UPLOAD_FORMATS = {".nii.gz": "nii.gz", ".nii": "nii", ".nrrd": "nrrd", ".mha": "mha"}  # suffix -> ?format=
 REPORT = "report.json"
 CHUNK = 1 << 20
-POLL_S = (0.05, 0.5)  # first and longest wait between two status requests
+POLL_S = (0.05, 0.2)  # first and longest wait between two status requests (the longest is lost time at the end)
 CLEANUP_TIMEOUT_S = 5.0  # each request (and the wait for a cancelled job) when an interrupted run cleans up
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
