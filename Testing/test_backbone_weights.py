@@ -15,6 +15,7 @@ from diffugts.backbone.checkpoint import save_safetensors
 from diffugts.cli import main
 from diffugts.errors import DiffuGTSError
 from diffugts.weights import delete, download, installed_dir, load_manifest, package_status, verify
+from diffugts.weights.manager import BUNDLED_MANIFEST
 
 
 @pytest.fixture
@@ -139,10 +140,44 @@ def test_manifest_rejects_unsafe_paths_and_urls(tmp_path):
         {"path": "../../etc/passwd", "url": "https://example.org/x"}]}}}))
     with pytest.raises(DiffuGTSError, match="unsafe file path"):
         load_manifest(bad)
-    bad.write_text(json.dumps({"packages": {"x": {"licence": "L", "files": [
-        {"path": "a.pt", "url": "file:///etc/passwd"}]}}}))
-    with pytest.raises(DiffuGTSError, match="must be http"):
+    for url in ("file:///etc/passwd", "http://huggingface.co/x.pt", "http://127.0.0.1.evil.org/x.pt", "ftp://a/b"):
+        bad.write_text(json.dumps({"packages": {"x": {"licence": "L", "files": [{"path": "a.pt", "url": url}]}}}))
+        with pytest.raises(DiffuGTSError, match="must be https"):
+            load_manifest(bad)
+    for url in ("https://huggingface.co/x.pt", "http://127.0.0.1:8000/x.pt", "http://localhost/x.pt"):
+        bad.write_text(json.dumps({"packages": {"x": {"licence": "L", "files": [{"path": "a.pt", "url": url}]}}}))
+        assert load_manifest(bad).get("x").files[0].url == url
+
+
+@pytest.mark.parametrize("names", [{"packages": "../../outside"}, {"packages": "a/b"}, {"packages": ".."},
+                                   {"packages": ""}, {"alias": "../x"}, {"alias_target": "../../x"}])
+def test_manifest_package_names_must_be_single_folder_names(tmp_path, names):
+    """A package's name is its folder under the weights directory: download wrote where '../..' pointed."""
+    name = names.get("packages", "ok")
+    aliases = {names["alias"]: "ok"} if "alias" in names else {"a": names["alias_target"]} if "alias_target" in names \
+        else {}
+    bad = tmp_path / "m.json"
+    bad.write_text(json.dumps({"packages": {name: {"licence": "L", "files": [
+        {"path": "a.pt", "url": "https://example.org/a.pt"}]}}, "aliases": aliases}))
+    with pytest.raises(DiffuGTSError, match="unsafe package name"):
         load_manifest(bad)
+
+
+def test_where_the_download_is_offered_it_says_whether_checksums_are_pinned(mirror):
+    import slicer_support  # noqa: F401 - puts the Slicer module's DiffuGTSSlicerLib on the path
+    from DiffuGTSSlicerLib import models
+
+    from diffugts.weights.manager import describe
+
+    pinned = load_manifest().get("tiny")
+    assert pinned.pinned and "sha256 pinned in the manifest" in describe(pinned)
+    shipped = load_manifest(BUNDLED_MANIFEST).get("maisi")  # NVIDIA publishes no checksums we could pin
+    assert not shipped.pinned and "the first download is trusted as it comes" in describe(shipped)
+    for package, expected in ((pinned, "checked against the checksums"), (shipped, "pins no checksums")):
+        status = package_status(package)
+        offered = models.ModelPackage(package.name, status["state"], 0, status["download_size"], package.licence,
+                                      checksums_pinned=status["checksums_pinned"])
+        assert expected in models.download_consent_text(offered)
 
 
 def test_demo_weights_safetensors_written_atomically(tmp_path):

@@ -21,6 +21,7 @@ class ModelPackage:
     licence: str
     description: str = ""
     bundled: bool = False
+    checksums_pinned: bool = False  # the manifest gives every file's sha256 (else: trusted on first download)
 
 
 def format_size(size: int | None) -> str:
@@ -57,7 +58,8 @@ def parse_listing(lines: Sequence[str]) -> list[ModelPackage]:
     packages = [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), None, item.get("licence", ""),
                              bundled=True) for item in listing.get("bundled", [])]
     packages += [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), item.get("download_size"),
-                              item.get("licence", ""), item.get("description", ""))
+                              item.get("licence", ""), item.get("description", ""),
+                              checksums_pinned=bool(item.get("checksums_pinned")))
                  for item in listing.get("packages", [])]
     return packages
 
@@ -83,10 +85,14 @@ def describe(packages: Sequence[ModelPackage]) -> str:
 
 
 def download_consent_text(package: ModelPackage) -> str:
-    return _("Download {name} (about {size})?\n\n{description}\n\nLicence: {licence}\n\nThe files are checked "
-             "against their checksums and kept in the models folder.").format(
+    checksums = (_("The files are checked against the checksums the engine's list pins; a file that differs is "
+                   "deleted.") if package.checksums_pinned else
+                 _("The engine's list pins no checksums for these files: the first download is trusted as it comes "
+                   "(over https) and its checksums are recorded, so later checks only compare with that copy."))
+    return _("Download {name} (about {size})?\n\n{description}\n\nLicence: {licence}\n\n{checksums} The files "
+             "are kept in the models folder.").format(
         name=package.name, size=format_size(package.download_size), description=package.description,
-        licence=package.licence)
+        licence=package.licence, checksums=checksums)
 
 
 def delete_consent_text(packages: Sequence[ModelPackage]) -> str:

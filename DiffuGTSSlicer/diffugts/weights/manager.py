@@ -1,5 +1,6 @@
-"""Weights the user asked for: listed in a JSON manifest, downloaded only with consent, resumable,
-checked by sha256, stored under the user's data directory ($DIFFUGTS_HOME overrides it).
+"""Weights the user asked for: listed in a JSON manifest, downloaded over https only with consent, resumable,
+checked by sha256 (pinned in the manifest, or recorded at the first download: said before consent), stored
+under the user's data directory ($DIFFUGTS_HOME overrides it).
 
 No function here touches the network except :func:`download`, which the user calls explicitly
 (``diffugts weights download NAME``). Downloads resume with HTTP Range requests from a ``.part`` file;
@@ -11,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from ..progress import ProgressCallback, silent
 MANIFEST_ENV = "DIFFUGTS_WEIGHTS_MANIFEST"
 BUNDLED_MANIFEST = Path(__file__).resolve().parent / "manifest.json"
 RECORD = ".diffugts-install.json"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CHUNK = 1 << 20
 
 
@@ -59,6 +63,11 @@ class Package:
     backbone: str | None = None
 
     @property
+    def pinned(self) -> bool:
+        """Whether the manifest gives every file's sha256; else the first download is trusted as it comes."""
+        return all(f.sha256 for f in self.files)
+
+    @property
     def total_size(self) -> int | None:
         sizes = [f.expected_size for f in self.files]
         return None if None in sizes else int(sum(sizes))  # type: ignore[arg-type]
@@ -78,6 +87,23 @@ class Manifest:
         return self.packages[key]
 
 
+def _safe_name(name: str, manifest: str) -> str:
+    """A package name or alias, which becomes a folder name: letters, digits, '.', '_', '-', not '.' or '..'."""
+    if not (isinstance(name, str) and _NAME.fullmatch(name)) or name in (".", ".."):
+        raise DiffuGTSError(f"unsafe package name {name!r} in the weights manifest", path=manifest,
+                            hint="Names are single folder names: letters, digits, '.', '_' and '-'.")
+    return name
+
+
+def _safe_url(url: str, manifest: str) -> str:
+    """https, or plain http to this machine only (a local mirror): elsewhere anyone on the way could swap the files."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")):
+        return url
+    raise DiffuGTSError(f"weights URL must be https: {url!r}", path=manifest,
+                        hint="Plain http is accepted only from this machine (a local mirror).")
+
+
 def _safe_relative(path: str, manifest: str) -> str:
     pure = PurePosixPath(path)
     if pure.is_absolute() or ".." in pure.parts or not pure.parts:
@@ -92,11 +118,10 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         packages = {}
         for name, spec in data["packages"].items():
+            _safe_name(name, str(path))
             files = []
             for entry in spec["files"]:
-                url = str(entry["url"])
-                if not url.startswith(("https://", "http://")):
-                    raise DiffuGTSError(f"weights URL must be http(s): {url!r}", path=path)
+                url = _safe_url(str(entry["url"]), str(path))
                 files.append(FileEntry(_safe_relative(entry["path"], str(path)), url, entry.get("sha256"),
                                        entry.get("size"), entry.get("approx_size")))
             packages[name] = Package(name, spec.get("description", ""), spec["licence"], tuple(files),
@@ -105,7 +130,9 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         raise DiffuGTSError("weights manifest not found", path=path) from None
     except (KeyError, TypeError, ValueError) as error:
         raise DiffuGTSError(f"weights manifest is malformed ({error})", path=path) from None
-    return Manifest(packages, dict(data.get("aliases", {})), str(path))
+    aliases = {_safe_name(alias, str(path)): _safe_name(target, str(path))
+               for alias, target in dict(data.get("aliases", {})).items()}
+    return Manifest(packages, aliases, str(path))
 
 
 def installed_dir(name: str, manifest: Manifest | None = None) -> Path:
@@ -151,8 +178,16 @@ def describe(package: Package) -> str:
              f"  licence   {package.licence}" + (f" <{package.licence_url}>" if package.licence_url else ""),
              f"  size      about {_format(package.total_size)} in {len(package.files)} file(s)"]
     lines += [f"  file      {f.path}  ({_format(f.expected_size)})  from {f.url}" for f in package.files]
+    lines.append(f"  checksum  {CHECKSUMS[package.pinned]}")
     lines.append(f"  stored in {installed_dir(package.name)}")
     return "\n".join(lines)
+
+
+CHECKSUMS = {  # what a download's integrity rests on, shown before consent (package.pinned -> text)
+    True: "sha256 pinned in the manifest: a file that differs is deleted, never installed",
+    False: "none pinned in the manifest: the first download is trusted as it comes (over https) and its sha256 "
+           "recorded; 'diffugts weights verify' checks against that record later",
+}
 
 
 def _fetch(url: str, part: Path, label: str, progress: ProgressCallback, timeout: float) -> None:
@@ -265,7 +300,7 @@ def package_status(package: Package, manifest: Manifest | None = None) -> dict[s
         "partial" if present or partial else "not installed")
     return {"name": package.name, "state": state, "folder": str(folder), "size_on_disk": size,
             "download_size": package.total_size, "licence": package.licence, "backbone": package.backbone,
-            "description": package.description}
+            "description": package.description, "checksums_pinned": package.pinned}
 
 
 def verify(name: str, manifest: Manifest | None = None) -> list[tuple[str, str]]:
