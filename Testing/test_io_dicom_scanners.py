@@ -204,3 +204,18 @@ def test_slices_shifted_along_the_rows_are_refused_not_taken_for_a_gantry_tilt(t
     write_series(tmp_path / "series", array, (0.8, 0.9, 2.5), positions, np.eye(3)[0], np.eye(3)[1])
     with pytest.raises(InputError, match="slices are shifted along the image rows by up to 2 pixels"):
         read_volume(tmp_path / "series")
+
+
+def test_positions_written_with_two_decimals_read_as_the_regular_grid_they_are(tmp_path):
+    rng = np.random.default_rng(5)
+    direction, spacing = rotation((2, 1, 3), 20), (0.35, 0.35, 0.6)
+    positions = np.round(regular_positions((-60.123, 30.456, -250.789), direction, spacing, 12), 2)
+    array = rng.integers(-1000, 1000, (12, 16, 14)).astype(np.int16)
+    write_series(tmp_path / "series", array, spacing, positions, direction[:, 0], direction[:, 1])
+    volume = read_volume(tmp_path / "series")  # not refused as unevenly spaced, nor resampled as tilted
+    assert np.array_equal(volume.array, array) and volume.warnings == []
+    assert volume.spacing[2] == pytest.approx(0.6, abs=0.02 / 11)  # from the whole stack, so within 2 hundredths
+    np.testing.assert_allclose(volume.direction, direction, atol=1e-6)
+    theirs = next(iter(dcm2niix(tmp_path / "series", tmp_path / "dcm2niix").values()))
+    apart = same_grid(to_sitk(volume), theirs)  # dcm2niix takes the spacing from the first two slices alone
+    assert apart["size"] == 0 and apart["origin_voxels"] < GRID_TOLERANCE and apart["direction"] < 1e-4, apart

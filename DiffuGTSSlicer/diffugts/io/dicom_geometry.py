@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import InputError
 
-SPACING_TOLERANCE = 0.01  # gaps may differ from the median by 1% of it (positions are rounded decimal strings)
-SHIFT_TOLERANCE = 0.01  # in-plane shift across the whole stack below a hundredth of a voxel is no tilt
+SPACING_TOLERANCE = 0.01  # gaps may differ from the usual one by 1% of it ...
+SHIFT_TOLERANCE = 0.01  # ... and slices be shifted within their planes by a hundredth of a pixel ...
+POSITION_TOLERANCE_MM = 0.02  # ... or by 0.02 mm, for positions written with two decimals (as some scanners do)
 _REEXPORT = "The series is incomplete or mixes acquisitions; re-export the complete series."
 
 
@@ -59,14 +60,15 @@ def stack_grid(positions: np.ndarray, row: np.ndarray, column: np.ndarray, spaci
     offsets = positions - positions[0]
     sideways = offsets @ row / spacing[0]
     down = offsets @ column / spacing[1]
-    if np.abs(sideways).max() > SHIFT_TOLERANCE:
+    across, along_columns = (max(SHIFT_TOLERANCE, POSITION_TOLERANCE_MM / s) for s in spacing)  # in pixels
+    if np.abs(sideways).max() > across:
         raise InputError(f"slices are shifted along the image rows by up to {np.abs(sideways).max():.3g} pixels "
                          "(not a gantry tilt, which shifts them along the columns)", path=where,
                          hint="The series mixes acquisitions or its positions are damaged; re-export it.")
-    if np.abs(down).max() <= SHIFT_TOLERANCE:
+    if np.abs(down).max() <= along_columns:
         return StackGrid(order, positions[0], direction, (*spacing, step), np.zeros(len(order)), 0, 0.0)
     expected = down[-1] * (along - along[0]) / (along[-1] - along[0])
-    if np.abs(down - expected).max() > SHIFT_TOLERANCE:
+    if np.abs(down - expected).max() > along_columns:
         raise InputError("slices are shifted irregularly within their planes (not a constant gantry tilt)",
                          path=where, hint=_REEXPORT)
     pad = math.ceil(abs(down[-1]) - 1e-6)
@@ -86,7 +88,7 @@ def _check_gaps(along: np.ndarray, names: list[str], where: Path) -> None:
                          f"{names[n]} and {names[n + 1]}); the folder holds several acquisitions or "
                          "time points of one series", path=where,
                          hint="Export one acquisition (one time point, echo or phase) into its own folder.")
-    odd = np.flatnonzero(np.abs(gaps - usual) > SPACING_TOLERANCE * usual)
+    odd = np.flatnonzero(np.abs(gaps - usual) > max(SPACING_TOLERANCE * usual, POSITION_TOLERANCE_MM))
     if odd.size:
         shown = "; ".join(f"{gaps[n]:.4g} mm between {along[n]:.4g} and {along[n + 1]:.4g} mm "
                           f"({names[n]}, {names[n + 1]})" for n in odd[:3])
