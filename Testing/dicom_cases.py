@@ -54,9 +54,10 @@ def _base(sop_class: str, modality: str, series_uid: str, rows: int, columns: in
 def write_series(folder: Path, array_kji: np.ndarray, spacing: tuple[float, float, float],
                  positions: np.ndarray, row: np.ndarray, column: np.ndarray, *, modality: str = "CT",
                  series_uid: str | None = None, tilt_degrees: float | None = None, prefix: str = "slice",
-                 shuffle: bool = True) -> list[Path]:
+                 shuffle: bool = True, slope: float = 1.0) -> list[Path]:
     """One classic DICOM file per slice ``array_kji[k]`` at LPS ``positions[k]``; ``spacing`` is (column, row,
-    thickness) in mm. Files are named in a shuffled order, as an archive may hand them out."""
+    thickness) in mm; a CT's values are stored with intercept -1024 and ``slope``. Files are named in a shuffled
+    order, as an archive may hand them out."""
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
     order = np.random.default_rng(0).permutation(len(array_kji)) if shuffle else np.arange(len(array_kji))
@@ -72,8 +73,8 @@ def write_series(folder: Path, array_kji: np.ndarray, spacing: tuple[float, floa
         if tilt_degrees is not None:
             ds.GantryDetectorTilt = _ds(tilt_degrees)
         if modality == "CT":
-            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
-            stored = array_kji[k].astype(np.int32) + 1024
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", _ds(slope), "HU"
+            stored = np.rint((array_kji[k].astype(np.float64) + 1024) / slope)
         else:
             stored = array_kji[k]
         ds.PixelData = stored.astype(np.int16).tobytes()
@@ -92,15 +93,16 @@ def tilted_series(folder: Path, tilt_degrees: float, *, shape_kji=(8, 12, 10), s
                   origin=(-40.0, -60.0, -100.0)) -> tuple[np.ndarray, np.ndarray]:
     """A CT series as a gantry tilted about the patient's left-right axis writes it: image planes tilted by
     ``tilt_degrees``, slices stacked straight along the table (z, ``spacing[2]`` apart). Intensity is a linear
-    function of the LPS position (returned as (gradient, offset)), which linear resampling keeps exactly."""
+    function of the LPS position (returned as (gradient, offset)), which linear resampling keeps exactly; it is
+    stored in steps of 0.05 HU (rescale slope), so a voxel's value says where it lies to a thousandth of a row."""
     t = np.radians(tilt_degrees)
     row, column = np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(t), np.sin(t)])
     positions = np.asarray(origin) + np.arange(shape_kji[0])[:, None] * np.array([0.0, 0.0, spacing[2]])
     k, j, i = np.meshgrid(*[np.arange(n) for n in shape_kji], indexing="ij")
     points = positions[k] + i[..., None] * spacing[0] * row + j[..., None] * spacing[1] * column
-    gradient, offset = np.array([3.0, -2.0, 5.0]), 200.0
-    array = np.rint(points @ gradient + offset).astype(np.int16)
-    write_series(folder, array, spacing, positions, row, column, tilt_degrees=tilt_degrees)
+    gradient, offset = np.array([3.0, 20.0, 5.0]), 1500.0  # steep down the columns: a row off shows
+    write_series(folder, points @ gradient + offset, spacing, positions, row, column, tilt_degrees=tilt_degrees,
+                 slope=0.05)
     return gradient, offset
 
 
