@@ -139,16 +139,16 @@ def test_oversized_uploads_are_413_and_leave_nothing_on_disk(server, client, tmp
     before = listing(server.work_dir)
     too_big = b"\0" * (CAP + 1)
     status, body = raw(server.port, "POST", "/volumes?format=nii", too_big)  # refused on its Content-Length
-    assert status == 413 and "cap of 1 MB" in error_of(body)
+    assert status == 413 and "cap of 1.0 MB" in error_of(body)
 
     def chunks():  # no Content-Length: the cap is found while the body streams in
         for _ in range(4):
             yield b"\0" * (CAP // 2)
 
     status, body = raw(server.port, "POST", "/volumes?format=nii", chunks())
-    assert status == 413 and "cap of 1 MB" in error_of(body)
+    assert status == 413 and "cap of 1.0 MB" in error_of(body)
     (tmp_path / "big.nii").write_bytes(too_big)
-    with pytest.raises(DiffuGTSError, match="cap of 1 MB.*--max-upload-mb"):
+    with pytest.raises(DiffuGTSError, match="cap of 1.0 MB.*--max-upload-mb"):
         client.upload(tmp_path / "big.nii")
     assert listing(server.work_dir) == before
 

@@ -210,7 +210,7 @@ def test_internal_errors_reach_clients_as_one_line_without_details(server, small
 
     client = Client(server.url, TOKEN)
     volume_id = client.upload(small)
-    monkeypatch.setattr(jobs_module.segment_job, "run", broken)
+    monkeypatch.setattr(jobs_module.segment_job, "prepare", broken)
     job_id = client.submit(volume_id, FAST)["id"]
     with pytest.raises(DiffuGTSError) as failed:
         client.wait(job_id)
@@ -226,7 +226,8 @@ def test_reports_carry_no_server_paths(server, small, tmp_path):
     report = json.loads(text)
     assert report["image"] == f"../../volumes/{volume_id}.nii.gz"
     assert str(server.work_dir) not in text and "/DiffuGTSSlicer/" not in text
-    assert report["models"]["attention_heads"].endswith(".safetensors") and "/" not in report["models"]["attention_heads"]
+    heads = report["models"]["attention_heads"]
+    assert heads.endswith(".safetensors") and "/" not in heads
 
 
 def test_a_download_keeps_its_job_folder_while_newer_jobs_push_the_job_out(server, small, tmp_path):

@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from diffugts.units import format_bytes
+
 from .i18n import _
 
 DOWNLOADED_STATES = ("installed", "partial")
@@ -25,13 +27,8 @@ class ModelPackage:
 
 
 def format_size(size: int | None) -> str:
-    if not size:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    """The engine's size text; '?' for an unknown size."""
+    return format_bytes(size) if size else "?"
 
 
 def list_arguments() -> list[str]:

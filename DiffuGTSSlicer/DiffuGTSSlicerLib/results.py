@@ -11,13 +11,14 @@ from typing import Any
 
 import slicer
 
+from diffugts.report_schema import REPORT_SCHEMA  # the contract this loader reads
+
 from . import scene_io
 from .heat_map import apply_heat_map
 from .i18n import _
 from .parameters import Parameters
 
 REPORT_FILE = "report.json"
-REPORT_SCHEMA = "diffugts.segment.report/1"  # diffugts/segment/write.py: the contract this loader reads
 TABLE_COLUMNS = ("Prompt", "Presence score", "Volume (mL)")
 
 

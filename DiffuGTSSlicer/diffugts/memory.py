@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import psutil
 
+from .units import format_bytes
+
 BUDGET_ENV = "DIFFUGTS_MEMORY_BUDGET_GB"
 _reserved = 0  # bytes held by reserve() blocks now, in every thread of this process
 _reserved_lock = threading.Lock()
@@ -52,12 +54,3 @@ def reserve(nbytes: int) -> Iterator[None]:
     finally:
         with _reserved_lock:
             _reserved -= nbytes
-
-
-def format_bytes(n: float) -> str:
-    """A human-readable size: 512 B, 3.2 MB, 1.5 GB."""
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"

@@ -24,6 +24,7 @@ from ..io import Segment, Volume, atomic_output, write_segmentation
 from ..io.compact import GZIP_LEVEL, MASK_GZIP_LEVEL, in_pixel_type, write_compressed, write_unit_map
 from ..io.dicom_seg import FILE_NAME as DICOM_SEG_FILE
 from ..io.dicom_seg import dicom_seg_writers
+from ..report_schema import REPORT_SCHEMA
 from ..terminology import describe_all
 from .outputs import KINDS, PER_PROMPT, kind_of, output_files, output_names
 from .quicklook import write_quicklook
@@ -31,7 +32,6 @@ from .result import Result
 
 __all__ = ["REPORT_SCHEMA", "build_report", "label_map", "output_names", "write_outputs", "write_result"]
 
-REPORT_SCHEMA = "diffugts.segment.report/1"
 NOTE = "Research software, not for clinical use. Check every result."
 Writer = Callable[[], Path]  # writes one output file (atomically) and returns its path
 

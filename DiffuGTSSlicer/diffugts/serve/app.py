@@ -25,7 +25,8 @@ from ..memory import MemoryBusy, reserve
 from ..segment.job import SegmentRequest
 from .jobs import Job, JobQueue, QueueFull
 from .security import LOOPBACK_NAMES, Guard
-from .upload import RETRY_AFTER_S, UPLOAD_FORMATS, Full, TooLarge, UploadGate, format_mb, receive
+from ..units import format_bytes
+from .upload import RETRY_AFTER_S, UPLOAD_FORMATS, Full, TooLarge, UploadGate, receive
 from .volumes import Busy, VolumeStore, valid_id
 
 LOG = logging.getLogger("diffugts.serve")
@@ -70,7 +71,7 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, hosts: fr
         length = request.headers.get("content-length")
         declared = int(length) if length and length.isdigit() else None
         if declared is not None and declared > max_upload_bytes:
-            raise HTTPException(413, f"the upload is larger than this server's cap of {format_mb(max_upload_bytes)}")
+            raise HTTPException(413, f"the upload is larger than this server's cap of {format_bytes(max_upload_bytes)}")
         volume_id, path = volumes.new_path(UPLOAD_FORMATS[file_format])
         try:
             with uploads.slot(max_upload_bytes if declared is None else declared):
@@ -184,7 +185,7 @@ async def read_json(request: Request) -> dict:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BYTES:
-            raise HTTPException(413, f"the request body is larger than {MAX_JSON_BYTES // 1024} KB")
+            raise HTTPException(413, f"the request body is larger than {format_bytes(MAX_JSON_BYTES)}")
     try:
         data = json.loads(body)
     except ValueError:

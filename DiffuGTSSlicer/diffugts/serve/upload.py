@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..client import UPLOAD_FORMATS as CLIENT_FORMATS
-from ..memory import format_bytes
+from ..units import format_bytes
 
 # the ?format= values a client may send -> the suffix the server gives the stored file (never client text)
 UPLOAD_FORMATS = {file_format: suffix for suffix, file_format in CLIENT_FORMATS.items()}
@@ -64,14 +64,9 @@ async def receive(chunks: AsyncIterator[bytes], path: Path, limit: int) -> int:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > limit:
-                    raise TooLarge(f"the upload is larger than this server's cap of {format_mb(limit)}")
+                    raise TooLarge(f"the upload is larger than this server's cap of {format_bytes(limit)}")
                 file.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return received
-
-
-def format_mb(size: int) -> str:
-    """Bytes as the MB figure given to --max-upload-mb."""
-    return f"{size / 2**20:g} MB"
