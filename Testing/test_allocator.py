@@ -10,7 +10,7 @@ import pytest
 from diffugts import allocator
 from diffugts.backbone.registry import get_config
 from diffugts.data.phantom import make_phantom
-from diffugts.segment.memory import KEPT_MEMORY_FACTOR, segmentation_bytes
+from diffugts.segment.memory import segmentation_bytes
 
 # allocate and touch 300 MB, free it, and report (kept?, RSS growth left after the free, in MB)
 _CHILD = """
@@ -40,12 +40,20 @@ def test_a_process_that_keeps_freed_memory_holds_it_and_one_that_does_not_return
     assert kept == "True" and left > 250
 
 
-def test_memory_check_counts_the_kept_memory(monkeypatch):
+def test_a_process_that_keeps_freed_memory_is_refused_what_a_one_shot_process_may_run(monkeypatch):
+    """The server keeps what it frees and grows more per job: with a budget between the two needs, the memory
+    check lets a one-shot process run and refuses the keeping one, with the same advice."""
+    from diffugts.errors import DiffuGTSError
+    from diffugts.segment.memory import check_memory
+
     image = make_phantom("kidney tumor", "CT", 32, seed=0).image
     config = get_config("demo-ct")
     plain = segmentation_bytes(image, config, prompts=1, seeds=1)
+    monkeypatch.setenv("DIFFUGTS_MEMORY_BUDGET_GB", str(plain * 1.3 / 1024**3))
+    check_memory(image, config, prompts=1, seeds=1)
     monkeypatch.setattr(allocator, "_kept", True)
-    assert segmentation_bytes(image, config, prompts=1, seeds=1) == pytest.approx(plain * KEPT_MEMORY_FACTOR, abs=2)
+    with pytest.raises(DiffuGTSError, match="needs about .* more than the .* that can be used now"):
+        check_memory(image, config, prompts=1, seeds=1)
 
 
 @pytest.mark.parametrize(("given", "imported", "command"), [(None, None, "1"), ("0", "0", "0")])
