@@ -196,3 +196,84 @@ def _ijk_to_ras(node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _world_voxels(segmentation_node, segment_id: str) -> set[tuple[float, float, float]]:
+    """The world (RAS) positions of a segment's voxels, through its node's parent transform, rounded to 0.01 mm."""
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    oriented = slicer.vtkOrientedImageData()
+    segmentation_node.GetBinaryLabelmapRepresentation(segment_id, oriented)
+    extent = oriented.GetExtent()
+    shape = (extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+    values = vtk_to_numpy(oriented.GetPointData().GetScalars()).reshape(shape)
+    ijk = np.argwhere(values > 0)[:, ::-1] + [extent[0], extent[2], extent[4]]
+    to_local = vtk.vtkMatrix4x4()
+    oriented.GetImageToWorldMatrix(to_local)
+    points = np.c_[ijk, np.ones(len(ijk))] @ _array(to_local).T
+    parent = segmentation_node.GetParentTransformNode()
+    if parent is not None:
+        to_world = vtk.vtkMatrix4x4()
+        parent.GetMatrixTransformToWorld(to_world)
+        points = points @ _array(to_world).T
+    return {tuple(np.round(p[:3], 2)) for p in points}
+
+
+def _array(matrix) -> np.ndarray:
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _translation(scene, offset_mm):
+    import vtk
+
+    node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    matrix = vtk.vtkMatrix4x4()
+    for axis, value in enumerate(offset_mm):
+        matrix.SetElement(axis, 3, value)
+    node.SetMatrixTransformToParent(matrix)
+    return node
+
+
+def test_results_into_a_users_segmentation_under_another_transform_never_move_its_segments(
+        tmp_path, scene, input_volume):
+    """The input volume is under one transform, the user's segmentation under another (or none): loading used to
+    re-parent the segmentation to the volume's transform, moving the user's own segments."""
+    write_engine_outputs(tmp_path / "out", input_volume)
+    input_volume.SetAndObserveTransformNodeID(_translation(scene, (12.0, -7.0, 30.0)).GetID())
+    reference = load_results(tmp_path / "out", input_volume, Parameters(prompts=PROMPTS))  # a fresh node
+    expected = [_world_voxels(reference.segmentation_node, row.segment_id) for row in reference.rows]
+    for user_transform in (None, _translation(scene, (-3.0, 5.0, 0.0))):
+        users = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my segments")
+        users.SetAndObserveTransformNodeID(user_transform.GetID() if user_transform else None)
+        users.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
+        array = np.zeros(SHAPE, np.uint8)
+        array[2:4, 1:3, 1:4] = 1
+        labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+        labelmap.SetIJKToRASMatrix(_ijk_to_ras_matrix(input_volume))
+        labelmap.SetAndObserveImageData(_image(array))
+        scene_io.segmentations_logic(scene).ImportLabelmapToSegmentationNode(labelmap, users)
+        mine = users.GetSegmentation().GetNthSegmentID(0)
+        before = _world_voxels(users, mine)
+        loaded = load_results(tmp_path / "out", input_volume, Parameters(prompts=PROMPTS), users)
+        assert users.GetTransformNodeID() == (user_transform.GetID() if user_transform else None)
+        assert _world_voxels(users, mine) == before  # the user's segment did not move
+        assert [_world_voxels(users, row.segment_id) for row in loaded.rows] == expected  # ours where they belong
+
+
+def _ijk_to_ras_matrix(volume):
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    return matrix
+
+
+def _image(array: np.ndarray):
+    import vtk
+    from vtk.util.numpy_support import numpy_to_vtk
+
+    image = vtk.vtkImageData()
+    image.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
+    image.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True))
+    return image

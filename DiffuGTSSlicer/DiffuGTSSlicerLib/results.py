@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import slicer
+import vtk
 
 from diffugts.report_schema import REPORT_SCHEMA  # the contract this loader reads
 
@@ -103,10 +104,11 @@ def load_results(out_dir: str | Path, input_volume: Any, parameters: Parameters,
             segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode",
                                                         f"{input_volume.GetName()} DiffuGTS")
             segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
-        segmentation_node.CreateDefaultDisplayNodes()
-        segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
+            segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
+        segmentation_node.CreateDefaultDisplayNodes()  # a user's node keeps its transform: see _add_segments
         names = [entry["segment"] for entry in report["prompts"]]
-        added_segments += _add_segments(scene, out_dir / segmentation_file, segmentation_node, names)
+        added_segments += _add_segments(scene, out_dir / segmentation_file, segmentation_node, names,
+                                        input_volume)
         rows = [ResultRow(entry["prompt"], segment_id, float(entry["presence"]), float(entry["volume_ml"]))
                 for entry, segment_id in zip(report["prompts"], added_segments)]
         volumes = _load_volumes(scene, out_dir, report, input_volume, parameters, missing)
@@ -122,10 +124,13 @@ def load_results(out_dir: str | Path, input_volume: Any, parameters: Parameters,
                          missing)
 
 
-def _add_segments(scene: Any, path: Path, target: Any, names: list[str]) -> list[str]:
-    """Copy the segments called ``names`` (with the engine's color and terminology) into ``target``."""
+def _add_segments(scene: Any, path: Path, target: Any, names: list[str], input_volume: Any) -> list[str]:
+    """Copy the segments called ``names`` (with the engine's color and terminology) into ``target``. They lie on
+    the input volume's grid, so they are carried from its transform's frame into the target's, which stays put:
+    a user's segmentation under another transform (or none) is never moved, nor are its segments."""
     source = scene_io.read_segmentation(scene, path)
     try:
+        _carry(source, input_volume.GetParentTransformNode(), target.GetParentTransformNode())
         source_segmentation = source.GetSegmentation()
         taken = segment_names(target)
         added: list[str] = []
@@ -146,6 +151,19 @@ def _add_segments(scene: Any, path: Path, target: Any, names: list[str]) -> list
         return added
     finally:
         scene.RemoveNode(source)
+
+
+def _carry(node: Any, source_frame: Any, target_frame: Any) -> None:
+    """Transform ``node`` from ``source_frame``'s coordinates into ``target_frame``'s (transform nodes; None: world)."""
+    if source_frame is target_frame:
+        return
+    matrix = vtk.vtkMatrix4x4()
+    if slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(source_frame, target_frame, matrix):
+        node.ApplyTransformMatrix(matrix)  # linear: the voxels' geometry changes, nothing is resampled
+        return
+    transform = vtk.vtkGeneralTransform()  # a warped (non-linear) frame: resampled
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(source_frame, target_frame, transform)
+    node.ApplyTransform(transform)
 
 
 def _load_volumes(scene: Any, out_dir: Path, report: dict[str, Any], input_volume: Any, parameters: Parameters,
