@@ -189,6 +189,41 @@ def test_install_uses_pytorch_utils_for_torch_and_pip_only_for_the_rest_keeping_
     assert "Extensions Manager" in text and "monai" in text
 
 
+def test_versions_are_checked_and_an_old_package_is_upgraded_without_moving_any_other(monkeypatch):
+    """An old MONAI without the MAISI networks once read as installed, and Install pinned it where it was."""
+    real = dependencies.installed_version
+    found = {"monai": "1.3.0", "torch": "2.0.1"}
+    monkeypatch.setattr(dependencies, "installed_version", lambda name: found.get(name, real(name)))
+    status = dependencies.check()
+    assert status.missing == ["monai>=1.5,<1.7"] and status.outdated == {"monai>=1.5,<1.7": "1.3.0"}
+    assert status.torch is None and not status.ready  # torch 2.0 is older than the engine's >=2.1
+    assert "too old: monai 1.3.0 (needs >=1.5,<1.7)" in status.describe()
+    assert "monai>=1.5,<1.7 (upgrading 1.3.0)" in dependencies.consent_text(status, pytorch_extension=True)
+    constraints: list[str] = []
+    dependencies.install(status, lambda arguments: constraints.append(
+        open(arguments[arguments.index("--constraint") + 1]).read()), lambda requirement: "torch")
+    pins = {pin.split("==")[0].lower() for pin in constraints[0].splitlines()}
+    assert "monai" not in pins and {"numpy", "simpleitk", "scipy"} <= pins  # only monai may move
+
+
+def test_an_old_package_this_slicer_itself_uses_is_not_replaced(monkeypatch):
+    real = dependencies.installed_version
+    monkeypatch.setattr(dependencies, "installed_version", lambda name: "1.20.0" if name == "numpy" else real(name))
+    status = dependencies.check()  # numpy is imported in this process, as it is in Slicer's
+    assert status.slicers == {"numpy>=1.24": "1.20.0"} and "numpy>=1.24" not in status.missing and not status.ready
+    assert "numpy 1.20.0 (needs >=1.24)" in status.describe() and "newer 3D Slicer" in status.describe()
+    with pytest.raises(dependencies.DependencyError, match="does not replace them"):
+        dependencies.install(status, lambda arguments: None, lambda requirement: "torch")
+
+
+@pytest.mark.parametrize(("version", "requirement", "expected"), [
+    ("1.5.0", "monai>=1.5,<1.7", True), ("1.6.9", "monai>=1.5,<1.7", True), ("1.7.0rc1", "monai>=1.5,<1.7", False),
+    ("1.4.9", "monai>=1.5,<1.7", False), ("2.10.0+cu121", "torch>=2.1", True), ("1.26.4", "numpy>=1.24", True),
+    ("0.4", "safetensors>=0.4", True), ("2.3", "x==2.3.0", True), ("3", "x!=3.0", False)])
+def test_version_bounds(version, requirement, expected):
+    assert dependencies.satisfies(version, requirement) is expected
+
+
 def test_model_listing_comes_from_the_real_engine_command(tmp_path):
     import subprocess
 
