@@ -184,3 +184,27 @@ def test_demo_weights_safetensors_written_atomically(tmp_path):
     ae, _ = random_networks(tiny_config())
     path = save_safetensors(ae, tmp_path / "a.safetensors")
     assert path.is_file() and not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize(("backbone", "command", "option"), [("maisi-rflow-v2", "attention", "--heads"),
+                                                            ("maisi", "attention", "--heads")])
+def test_a_backbone_without_shipped_heads_is_told_the_command_that_trains_them(backbone, command, option):
+    """Segmenter.from_pretrained("maisi") said only 'attention heads file not found'."""
+    from diffugts.segment import Segmenter
+
+    with pytest.raises(DiffuGTSError) as error:
+        Segmenter.from_pretrained(backbone)
+    message = str(error.value)
+    assert message.startswith(f"the engine ships no attention heads for backbone {backbone}.")
+    assert f"'diffugts train {command} --backbone {backbone} --weights DIR --out DIR'" in message and option in message
+
+
+def test_a_missing_refinement_head_of_a_backbone_names_its_training_command_too():
+    from diffugts.segment.checkpoint import bundled_refine_path, load_refine
+
+    with pytest.raises(DiffuGTSError, match=r"the engine ships no refinement head for backbone maisi-rflow-v2\. "
+                                            r"Train them for it with 'diffugts train refine --backbone "
+                                            r"maisi-rflow-v2 .*--refine"):
+        load_refine(bundled_refine_path("maisi-rflow-v2"))
+    with pytest.raises(DiffuGTSError, match="refinement head file not found"):  # a user's path: as before
+        load_refine("/nowhere/refine.safetensors")

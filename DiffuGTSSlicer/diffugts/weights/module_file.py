@@ -16,6 +16,9 @@ from ..errors import DiffuGTSError
 from ..io import atomic_output
 
 M = TypeVar("M", bound=nn.Module)
+ENGINE_DIR = Path(__file__).resolve().parents[1]
+# what -> (the `diffugts train` target that makes one, the option that passes it on)
+TRAINED_BY = {"attention heads": ("attention", "--heads"), "refinement head": ("refine", "--refine")}
 
 
 def save_module(module: nn.Module, config: dict, path: str | Path, extra: dict | None = None) -> Path:
@@ -32,6 +35,13 @@ def load_module(path: str | Path, build: Callable[[dict], M], *, what: str, hint
     damaged file gives a one-line error naming ``what`` it should have been."""
     path = Path(path)
     if not path.is_file():
+        if ENGINE_DIR in path.resolve().parents and what in TRAINED_BY:  # the bundled file of a backbone without one
+            backbone = path.name.removesuffix(".safetensors").removesuffix("-refine")
+            command, option = TRAINED_BY[what]
+            raise DiffuGTSError(
+                f"the engine ships no {what} for backbone {backbone}",
+                hint=f"Train them for it with 'diffugts train {command} --backbone {backbone} --weights DIR "
+                     f"--out DIR' and pass the file it writes with {option}; or use the demo model (demo-ct).")
         raise DiffuGTSError(f"{what} file not found", path=path, hint=hint)
     try:
         with safe_open(str(path), framework="pt") as handle:
