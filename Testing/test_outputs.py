@@ -148,8 +148,8 @@ def test_every_output_reads_back_faithfully(phantom_result, ct_phantom, tmp_path
     assert image.array.dtype == np.int16
     written = write_result(phantom_result, image, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(output_names(2))
-    maps = {"probability_1": phantom_result.findings[0].probability, "attention_2": phantom_result.findings[1].attention,
-            "uncertainty": phantom_result.uncertainty}
+    first, second = phantom_result.findings
+    maps = {"probability_1": first.probability, "attention_2": second.attention, "uncertainty": phantom_result.uncertainty}
     for name, volume in maps.items():
         back = read_volume(written[name])
         assert back.grid.matches(image.grid, tolerance=1e-4), name
@@ -221,3 +221,15 @@ def test_the_slicer_panel_asks_only_for_what_it_loads(tmp_path):
     assert outputs(load_heat_map=False) == ("segmentation",)
     assert outputs(load_heat_map=False, load_pseudo_healthy=True, load_uncertainty=True) == (
         "segmentation", "pseudo_healthy", "uncertainty")
+
+
+def test_an_unknown_output_kind_stops_the_command_in_one_line_before_any_model(tmp_path, capsys):
+    from diffugts.cli import main
+    from diffugts.io import write_volume
+
+    image = write_volume(make_volume("oblique"), tmp_path / "ct.nii.gz")
+    code = main(["--progress", "none", "segment", str(image), "--prompt", "kidney tumor", "--outputs", "heatmap",
+                 "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1 and "unknown output kind(s): heatmap" in error
+    assert not (tmp_path / "out").exists()

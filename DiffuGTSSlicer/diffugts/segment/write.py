@@ -64,7 +64,8 @@ def output_writers(result: Result, image: Volume, out: Path, outputs: Collection
     descriptions = describe_all([f.prompt.text for f in result.findings])
     writers: dict[str, Writer] = {}
     if "segmentation" in outputs:
-        segments = [Segment(d.name, f.mask.array, d.color, d.terminology) for d, f in zip(descriptions, result.findings)]
+        segments = [Segment(d.name, f.mask.array, d.color, d.terminology)
+                    for d, f in zip(descriptions, result.findings)]
         writers["segmentation"] = partial(write_segmentation, paths["segmentation"], image, segments, MASK_GZIP_LEVEL)
     if "labels" in outputs:
         writers["labels"] = lambda: write_compressed(image.like(label_map(result), modality="labels"), paths["labels"],
@@ -113,7 +114,8 @@ def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path:
 
 def write_result(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
                  outputs: Collection[str] = KINDS, suffix: str = ".nii.gz", level: int = GZIP_LEVEL) -> dict[str, Path]:
-    """Write the ``outputs`` kinds (default every one) of ``result`` (for ``image``) into ``out``; returns name -> path."""
+    """Write the ``outputs`` kinds (default every one) of ``result`` (for ``image``) into ``out``;
+    returns name -> path."""
     written, _ = write_outputs(result, image, out, image_path=image_path, outputs=outputs, suffix=suffix, level=level)
     return written
 
