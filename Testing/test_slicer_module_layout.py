@@ -13,7 +13,8 @@ from slicer_support import MODULE_DIR
 
 LIB = MODULE_DIR / "DiffuGTSSlicerLib"
 SLICER_PROVIDED = {"slicer", "qt", "ctk", "vtk"}
-PURE_ENGINE_MODULES = {"diffugts.terminology", "diffugts.progress", "diffugts.client", "diffugts.errors"}
+PURE_ENGINE_MODULES = {"diffugts.terminology", "diffugts.progress", "diffugts.client", "diffugts.errors", "diffugts.units",
+                       "diffugts.report_schema"}
 QT_MODULES = {"qt_panel.py"}
 
 
