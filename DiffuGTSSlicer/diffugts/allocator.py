@@ -5,6 +5,9 @@ next job pays a page fault per page to get it back. A warm server segments one n
 on the same volumes: there, keeping freed blocks (no mmap for large blocks, no trimming) made a new
 prompt on a cached 256x256x128 CT 1.5-1.75 s instead of 2.2-2.8 s, for 1.16-1.6x the memory growth of
 a job (benchmarks/README.md, "Second prompt on a cached volume"); the memory check counts that.
+Every thread allocates from the one main arena: a thread's own arena cannot keep large blocks (its heaps
+are at most 64 MB), so the server's worker thread paid the faults again (a new prompt's decode 1.4-2.9 s
+in a thread, 0.75 s in the main thread; benchmarks/README.md, "What the user waits for").
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import ctypes.util
 import os
 import sys
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8  # glibc's mallopt parameters (malloc.h)
 HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 _kept = False
 
@@ -38,7 +41,8 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
-    _kept = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    _kept = all(mallopt(option, value) == 1
+                for option, value in ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)))
     return _kept
 
 
