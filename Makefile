@@ -22,6 +22,7 @@ install:
 demo: install
 	$(PYTHON) -m diffugts info $(DEMO_IMAGE)
 	$(PYTHON) -m diffugts segment $(DEMO_IMAGE) --prompt "lung tumor" --out demo-output
+	$(PYTHON) -m diffugts.demo.score demo-output
 	@echo "Results on the input's grid in demo-output/: segmentation.seg.nrrd, probability_1.nii.gz, pseudo_healthy.nii.gz, ... (open them over $(DEMO_IMAGE) in 3D Slicer); quick look: demo-output/quicklook.png"
 
 # pytest exits 5 when it collects no test: that is a broken suite, said plainly.

@@ -75,13 +75,16 @@ def settings_for(manifest, methods=("intensity-outlier",)) -> RunSettings:
     return RunSettings(dataset=str(manifest), layout="manifest", methods=methods)
 
 
-def test_phantom_cases_get_organ_masks_and_real_layouts_do_not(phantom_manifest, real_data_dir):
+def test_phantom_cases_get_organ_masks_and_real_cases_their_prompts_organ_prior(phantom_manifest, real_data_dir):
     case = read_dataset(phantom_manifest)[0]
     images, truth = case.load()
     organ = organ_mask(case, images["CT"])
     assert organ is not None and np.all(organ.array[truth.array > 0] == 1)  # the organ holds its tumor
-    real = read_dataset(real_data_dir / "manifest.csv")[0]
-    assert organ_mask(real, None) is None
+    real = read_dataset(real_data_dir / "manifest.csv")[0]  # pyrad_lung1, "lung tumor"
+    images, truth = real.load()
+    lung = organ_mask(real, images["CT"])  # every method searches the same lung prior
+    assert lung.grid == images["CT"].grid
+    assert (lung.array[truth.array > 0] == 1).mean() > 0.95  # the lung prior holds the nodule
 
 
 def test_run_writes_rows_summary_and_resumes(phantom_manifest, tmp_path):

@@ -33,6 +33,7 @@ class ResultRow:
     segment_id: str
     presence: float  # the engine's presence score in [0, 1], for ranking: not a probability of disease
     volume_ml: float
+    found: bool = True  # False: presence below the calibrated threshold, an empty segment
 
 
 @dataclass
@@ -109,7 +110,8 @@ def load_results(out_dir: str | Path, input_volume: Any, parameters: Parameters,
         names = [entry["segment"] for entry in report["prompts"]]
         added_segments += _add_segments(scene, out_dir / segmentation_file, segmentation_node, names,
                                         input_volume)
-        rows = [ResultRow(entry["prompt"], segment_id, float(entry["presence"]), float(entry["volume_ml"]))
+        rows = [ResultRow(entry["prompt"], segment_id, float(entry["presence"]), float(entry["volume_ml"]),
+                          bool(entry.get("found", True)))
                 for entry, segment_id in zip(report["prompts"], added_segments)]
         volumes = _load_volumes(scene, out_dir, report, input_volume, parameters, missing)
         segmentation_node.CreateClosedSurfaceRepresentation()
@@ -202,8 +204,9 @@ def _results_table(scene: Any, input_volume: Any, rows: list[ResultRow]) -> Any:
 
 
 def row_texts(row: ResultRow) -> tuple[str, str, str]:
-    """The results table's cells for one prompt (also used by the panel's table)."""
-    return row.prompt, f"{row.presence:.2f}", f"{row.volume_ml:.2f}"
+    """The results table's cells for one prompt (also used by the panel's table); a finding below the presence
+    threshold says "not found" where its volume would be."""
+    return row.prompt, f"{row.presence:.2f}", f"{row.volume_ml:.2f}" if row.found else "not found"
 
 
 def _remove_nodes_added_since(scene: Any, before: set[str]) -> None:

@@ -39,13 +39,15 @@ class TrainingCase:
     name: str = ""
 
 
-def seen_categories(config: AttentionTrainingConfig, backbone) -> list[str]:
-    """The split's seen categories that phantoms show in the configured modality (the backbone images)."""
+def seen_categories(config, backbone, *, phantoms: bool = True) -> list[str]:
+    """The split's seen categories imaged in the configured modality (the backbone's), and only those phantoms
+    show when ``phantoms`` are what training is made of."""
     splits = load_splits()
     if config.split not in splits:
         raise DiffuGTSError(f"unknown zero-shot split {config.split!r}", hint=f"Choose from: {', '.join(splits)}.")
     wanted = config.categories or list(splits[config.split].seen)
-    usable = [c for c in wanted if config.modality in CATEGORIES[c].modalities and c in PHANTOM_CATEGORIES]
+    usable = [c for c in wanted if config.modality in CATEGORIES[c].modalities
+              and (c in PHANTOM_CATEGORIES or not phantoms)]
     if not usable:
         raise DiffuGTSError(f"no category of split {config.split!r} is imaged as {config.modality}",
                             hint=f"Backbone {backbone.config.name} models {', '.join(backbone.config.modalities)}.")

@@ -88,15 +88,22 @@ def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | Non
     pads = [(0, p - t) for p, t in zip(padded, target)]
     # edge padding: no artificial boundary for the VAE to reconstruct
     image = torch.from_numpy(np.pad(image.numpy(), [(0, 0), *pads], mode="edge"))[None]
-    mask_tensor = None
-    if mask is not None:
-        mask_canonical, _ = to_ras(mask)
-        m = torch.from_numpy((mask_canonical.array.transpose(2, 1, 0) > 0).astype(np.float32))[None]
-        m = (_resize(m, target, anti_aliasing=True) > 0.05).float()  # conservative: partial overlap is masked
-        mask_tensor = torch.nn.functional.pad(m, [v for p in reversed(pads) for v in p])[None]
     spacing = tuple(n * s / t for n, s, t in zip(size, canonical.spacing, target))
     grid = ModelGrid(reorientation, canonical, imap, target, padded, spacing, family)
+    mask_tensor = None
+    if mask is not None:  # conservative: partial overlap is masked
+        mask_tensor = (map_to_model_grid(mask.like((mask.array > 0).astype(np.float32)), grid) > 0.05).float()
     return image.float(), mask_tensor, grid
+
+
+def map_to_model_grid(volume: Volume, grid: ModelGrid) -> torch.Tensor:
+    """A map on the input's grid (a mask or a probability, no intensity mapping) carried onto ``grid``'s model grid
+    as ``[1, 1, X, Y, Z]`` float32, area-averaged where it shrinks, zero in the padding."""
+    canonical, _ = to_ras(volume)
+    array = torch.from_numpy(np.ascontiguousarray(canonical.array.transpose(2, 1, 0), dtype=np.float32))[None]
+    resized = _resize(array, grid.resized, anti_aliasing=True)
+    pads = [(0, p - t) for p, t in zip(grid.padded, grid.resized)]
+    return torch.nn.functional.pad(resized, [v for p in reversed(pads) for v in p])[None]
 
 
 def from_model_grid(tensor: torch.Tensor, grid: ModelGrid, *, intensities: bool = True) -> Volume:

@@ -115,6 +115,9 @@ def summarize(report_path: Path, files: int, where: str = "") -> None:
     """What a run found, prompt by prompt, and where it wrote, from its report.json."""
     report = json.loads(report_path.read_text(encoding="utf-8"))
     for entry in report["prompts"]:
+        if not entry.get("found", True):
+            print(f"{entry['prompt']!r}: not found (presence {entry['presence']:.2f}, below the reporting threshold)")
+            continue
         print(f"{entry['prompt']!r}: presence {entry['presence']:.2f}, {entry['volume_ml']:.2f} mL in "
               f"{entry['components']} component(s)")
     print(f"wrote {files} files to {report_path.parent} in {report['timings_s']['total']:.1f} s{where} "

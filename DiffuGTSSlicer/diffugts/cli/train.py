@@ -1,4 +1,4 @@
-"""``diffugts train backbone|attention|refine ...``: training commands."""
+"""``diffugts train backbone|attention|refine|calibrate ...``: training commands."""
 
 from __future__ import annotations
 
@@ -57,9 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attention.set_defaults(func=run_attention)
     refine = targets.add_parser(
         "refine", help="train the refinement head on the seen categories of a zero-shot split",
-        description="Train the residual refinement head on phantoms of the split's seen tumor categories, with "
-        "the frozen backbone and the trained attention heads in the loop. Resumable: run the same command again to "
-        "continue an interrupted run. Writes refine_head.safetensors into --out.")
+        description="Train the residual refinement head on the split's seen tumor categories (synthesized tumors in "
+        "real scans with --data, phantoms without), with the frozen backbone, the trained attention heads and the "
+        "organ priors in the loop. Resumable: run the same command again to continue an interrupted run. Writes "
+        "refine_head.safetensors into --out.")
     refine_defaults = RefineTrainingConfig()
     refine.add_argument("--split", default=refine_defaults.split, help=f"zero-shot split (default {refine_defaults.split})")
     refine.add_argument("--out", required=True, metavar="DIR", help="output folder (checkpoints, final head)")
@@ -75,7 +76,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     refine.add_argument("--size", type=positive_int, default=refine_defaults.size,
                         help=f"phantom voxels per axis (default {refine_defaults.size})")
     refine.add_argument("--seed", type=int, default=refine_defaults.seed, help="seed (default 0): same seed, same head")
+    refine.add_argument("--data", metavar="DIR", default="",
+                        help="dataset folder of real scans, e.g. written by 'diffugts data synth --split train': its "
+                             "tumors of seen categories and its tumor-free scans are the examples (default: phantoms)")
+    refine.add_argument("--exclude-atlas-patient", action="append", default=[], metavar="PATIENT",
+                        help="never use this patient's organ atlas for the training scans' priors (their own "
+                             "patient: a prior registered from the scan's own anatomy is too good); repeatable")
     refine.set_defaults(func=run_refine)
+    calibrate = targets.add_parser(
+        "calibrate", help="choose the presence threshold of a refinement head on validation scans",
+        description="Run the Segmenter on validation scans as a user would (organ priors from the words): tumors "
+        "of the split's seen categories with their own prompt are positives; tumor-free scans, wrong-organ prompts "
+        "and pure noise are negatives. The presence threshold with the best balanced accuracy is written into a "
+        "copy of the refinement head (--out); below it a finding is reported 'not found' with an empty mask.")
+    calibrate.add_argument("--data", required=True, metavar="DIR", help="dataset folder of validation scans (e.g. "
+                           "'diffugts data synth --split validation' with another seed than the evaluation's)")
+    calibrate.add_argument("--refine", required=True, metavar="FILE", help="refinement head to calibrate")
+    calibrate.add_argument("--out", required=True, metavar="FILE", help="calibrated copy of the head (.safetensors)")
+    calibrate.add_argument("--split", default=refine_defaults.split, help="zero-shot split whose seen categories are "
+                           f"used (default {refine_defaults.split}): unseen ones stay out of calibration")
+    calibrate.add_argument("--backbone", default=refine_defaults.backbone, help="frozen backbone (default demo-ct)")
+    calibrate.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files")
+    calibrate.add_argument("--heads", metavar="FILE", help="attention heads (default: the bundled ones)")
+    calibrate.add_argument("--quality", choices=("fast", "balanced", "best"), default="fast",
+                           help="preset the threshold is chosen for (default fast)")
+    calibrate.add_argument("--exclude-atlas-patient", action="append", default=[], metavar="PATIENT",
+                           help="never use this patient's organ atlas (the scans' own patient); repeatable")
+    calibrate.set_defaults(func=run_calibrate)
     parser.set_defaults(func=lambda args: _no_target(parser))
 
 
@@ -132,11 +159,48 @@ def run_refine(args: argparse.Namespace) -> int:
 
     config = RefineTrainingConfig(split=args.split, backbone=args.backbone, steps=args.steps,
                                   cases_per_category=args.cases_per_category, healthy_cases=max(0, args.healthy_cases),
-                                  size=args.size, seed=args.seed)
+                                  size=args.size, seed=args.seed, data=args.data,
+                                  exclude_atlas_patients=list(args.exclude_atlas_patient))
     head = RefineHead(RefineConfig(channels=config.channels, backbone=config.backbone))
     segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=head)
     _, report = train_refine(segmenter, config, args.out, progress=for_mode(args.progress))
     print(f"{Path(args.out) / FINAL_NAME}: {report['examples']} examples from {', '.join(report['categories'])} "
-          f"and healthy phantoms ({report['steps']} steps, final loss {report['final_loss']:.3f}, threshold "
+          f"and tumor-free scans ({report['steps']} steps, final loss {report['final_loss']:.3f}, threshold "
           f"{report['threshold']})")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from ..attention.train import seen_categories, select_real_cases
+    from ..data.readers import read_dataset
+    from ..progress import for_mode
+    from ..segment import Segmenter
+    from ..segment.calibrate import calibrate
+    from ..io import atomic_output
+    from ..segment.checkpoint import load_refine, save_refine
+    from ..segment.settings import PRESETS
+
+    out = Path(args.out)
+    if out.resolve() == Path(args.refine).resolve():
+        raise DiffuGTSError("--out is the head being calibrated", path=out, hint="Write the calibrated copy elsewhere.")
+    segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=args.refine)
+    segmenter.exclude_atlas_patients = tuple(args.exclude_atlas_patient)
+    config = RefineTrainingConfig(split=args.split, backbone=args.backbone)
+    categories = seen_categories(config, segmenter.backbone, phantoms=False)
+    cases = select_real_cases(read_dataset(args.data), categories, config.modality)
+    if not cases:
+        raise DiffuGTSError(f"no {config.modality} case of a seen category or without a tumor", path=args.data,
+                            hint=f"Seen categories of {args.split}: {', '.join(categories)}.")
+    threshold, report = calibrate(segmenter, cases, categories, PRESETS[args.quality], config.modality,
+                                  for_mode(args.progress))
+    _, facts = load_refine(args.refine)
+    save_refine(segmenter.refine, out, extra={**facts, "threshold_chosen_for": args.quality,
+                                              "calibration": {k: v for k, v in report.items() if k != "rows"}})
+    rows = out.with_name(out.name.removesuffix(".safetensors") + "_calibration.json")
+    with atomic_output(rows) as temp:
+        temp.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(f"{out}: presence threshold {threshold:.4f} (true-positive rate {report['true_positive_rate']:.2f}, "
+          f"false-positive rate {report['false_positive_rate']:.2f} over {report['trials']} trials); details {rows}")
     return 0

@@ -5,8 +5,9 @@ A manifest's ``organ_mask`` column (synthesized-in-real sets write it: the host 
 wins; it is used as given, nonzero = organ. A phantom set stores ``<image>_labels.nii.gz`` and
 ``tissue_labels.json`` (value -> tissue name); its organ mask is the organ's parenchyma plus every lesion
 compartment (values >= 100), the way an organ segmentation that includes its tumor would be (KiTS-style kidney
-labels). Vessels, lumen and cortex are left out. Real cases without either get None, and the methods fall back
-to the body.
+labels). Vessels, lumen and cortex are left out. Real cases without either get the organ prior of the organ their
+prompt names (:mod:`diffugts.organs`), the same region for every method; without a prior, None, and the methods
+fall back to the body.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ def labels_path(case: Case) -> Path | None:
 
 
 def organ_mask(case: Case, image: Volume) -> Volume | None:
-    """The case's organ (uint8 0/1 on the image's grid), or None when the case has no organ mask or tissue labels."""
+    """The case's organ (uint8 0/1 on the image's grid): its own organ mask or tissue labels, else the organ prior
+    of the organ its prompt names (every method then searches the same region); None when the prompt names no
+    organ with a prior (the methods fall back to the body)."""
     if case.organ_mask is not None:
         return given_organ_mask(case, image)
     path = labels_path(case)
     if path is None or case.organ not in ORGAN_TISSUES:
-        return None
+        return prior_mask(case, image)
     legend = json.loads((path.parent / TISSUE_LEGEND).read_text(encoding="utf-8"))
     labels = read_volume(path)
     if not labels.grid.matches(image.grid, tolerance=1e-3):
@@ -69,3 +72,15 @@ def organ_from_labels(labels: Volume, organ: str, legend: dict[int, str]) -> Vol
     values = [value for value, name in legend.items() if name in ORGAN_TISSUES[organ]]
     inside = np.isin(labels.array, values) | (labels.array >= LESION_OFFSET)
     return labels.like(inside.astype(np.uint8), modality="mask")
+
+
+def prior_mask(case: Case, image: Volume) -> Volume | None:
+    """The organ prior's mask of the organ ``case.prompt`` names, or None when there is no prior (the body)."""
+    from ..organs import organ_for, organ_prior
+    from ..text import parse_prompt
+
+    organ = parse_prompt(case.prompt, case.modality).organ_name
+    if not organ:
+        return None
+    prior = organ_prior(image, organ_for(organ), modality=case.modality)
+    return None if prior.method == "body" else prior.mask()

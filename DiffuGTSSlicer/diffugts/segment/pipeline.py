@@ -4,9 +4,11 @@
     result = segmenter(volume, ["kidney tumor"], settings=PRESETS["fast"])
 
 Per volume (cached, so a second prompt on the same volume skips it): model grid, latent, frozen
-features, VAE reconstruction. Per call: attention maps, the inpainting region (union of the prompts'
-attention above threshold), one pseudo-healthy sample per seed (cached by region and seed),
-residuals, refinement, post-processing; everything comes back on the input's exact grid.
+features, VAE reconstruction. Per volume and organ (cached): the organ context of the prompt's organ (prior,
+search region, organ z-score). Per call: attention maps gated by the search region, the inpainting region
+(union of the prompts' attention above threshold), one pseudo-healthy sample per seed (cached by region and
+seed), residuals, refinement, post-processing, and the presence test (below the calibrated threshold: "not
+found", an empty mask); everything comes back on the input's exact grid.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from ..timing import timed
 from .cache import CountingCache, tensor_key, volume_key
 from .memory import check_memory
 from .preflight import check_input
+from .organ_context import OrganContext, organ_context
 from .postprocess import binary_entropy, binary_mask, presence_score
 from .refine import RefineHead, feature_residual, refine_inputs, refine_logits
-from .result import Finding, Result
+from ..organs import organ_for
+from .result import Finding, OrganSummary, Result
 from .settings import PRESETS, SegmentSettings
 
 
@@ -61,7 +65,7 @@ class Segmenter:
 
     def __init__(self, backbone, text_encoder, heads: AttentionHeads, refine: RefineHead, *,
                  attention_threshold: float, models: dict[str, object] | None = None, cache_volumes: int = 2,
-                 cache_samples: int = 8) -> None:
+                 cache_samples: int = 8, cache_organs: int = 8) -> None:
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.heads = heads.eval()
@@ -70,6 +74,8 @@ class Segmenter:
         self.models = models or {}
         self.volumes: CountingCache[VolumeState] = CountingCache(cache_volumes)
         self.samples: CountingCache[Sample] = CountingCache(cache_samples)
+        self.organs: CountingCache[OrganContext] = CountingCache(cache_organs)
+        self.exclude_atlas_patients: tuple[str, ...] = ()  # evaluation on an atlas patient's scans leaves it out
         if text_encoder.dim != heads.config.text_dim:
             raise DiffuGTSError(f"the attention heads expect {heads.config.text_dim}-dimensional text embeddings, "
                                 f"the text encoder gives {text_encoder.dim}",
@@ -125,19 +131,24 @@ class Segmenter:
         parsed = [parse_prompt(text, modality) for text in texts]
         timings: dict[str, float] = {}
         warnings = list(volume.warnings)
-        organ = organ_array(organ_mask, volume) if settings.restrict_to_organ else None
+        check_organ_grid(organ_mask, volume)
         box = roi.fit(volume.size) if roi else None
         work = crop(volume, box) if box else volume
-        if box is not None and organ is not None:
-            organ = organ[box.slices]
+        work_organ = crop(organ_mask, box) if box and organ_mask is not None else organ_mask
 
         check_input(work, self.backbone, prompts=len(texts), seeds=len(settings.seeds))
         key = (volume_key(work), modality)
         with timed(timings, "encode"):
             state = self.volumes.get(key, lambda: self.encode(work, modality, prompts=len(texts),
                                                               seeds=len(settings.seeds), progress=progress))
+        with timed(timings, "organ"):
+            contexts = [self.organ_context(key, work, state, prompt, work_organ) for prompt in parsed]
+        for prompt, context in zip(parsed, contexts):
+            if context.note:
+                warnings.append(f"prompt {prompt.text!r}: {context.note}")
         with timed(timings, "attention"):
-            attention = [self.attention(state.encoded, prompt) for prompt in parsed]
+            attention = [self.attention(state.encoded, prompt, context if settings.restrict_to_organ else None)
+                         for prompt, context in zip(parsed, contexts)]
             scores = relevance(self.text_encoder, parsed)
         for prompt, score in zip(parsed, scores):
             if score < RELEVANCE_THRESHOLD:
@@ -145,16 +156,19 @@ class Segmenter:
                                 "its result is not meaningful")
         samples = self.pseudo_healthy(key, state, attention, settings, timings, progress)
         with timed(timings, "refine"):
-            probabilities, spreads = self.refine_probabilities(state, attention, samples)
+            probabilities, spreads = self.refine_probabilities(state, attention, samples, contexts,
+                                                               settings.restrict_to_organ)
             progress("refine", 1.0)
         with timed(timings, "restore"):
             grid = state.encoded.grid
             maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
                     for p, a in zip(probabilities, attention)]
+            regions = [search_region(c, work_organ, grid) if settings.restrict_to_organ else None for c in contexts]
             pseudo = from_model_grid(_mean([s.image for s in samples]), grid)
         with timed(timings, "postprocess"):
-            findings = [self._finding(text, prompt, p, a, organ, settings, score, spread)
-                        for text, prompt, (p, a), score, spread in zip(texts, parsed, maps, scores, spreads)]
+            findings = [self._finding(text, prompt, p, a, region, context, settings, score, spread)
+                        for text, prompt, (p, a), region, context, score, spread
+                        in zip(texts, parsed, maps, regions, contexts, scores, spreads)]
             uncertainty = binary_entropy(findings[0].probability.array)
             for finding in findings[1:]:
                 np.maximum(uncertainty, binary_entropy(finding.probability.array), out=uncertainty)
@@ -175,11 +189,23 @@ class Segmenter:
         reconstruction = decode_latent(self.backbone, encoded.latent, progress=progress, stage="reconstruct")
         return VolumeState(encoded, reconstruction)
 
-    def attention(self, encoded: EncodedVolume, prompt) -> torch.Tensor:
-        """The prompt's attention probability [1, 1, X, Y, Z] on the (padded) model grid."""
+    def organ_context(self, key: tuple, volume: Volume, state: VolumeState, prompt,
+                      organ_mask: Volume | None) -> OrganContext:
+        """The prompt's organ context on this volume (cached by volume, organ and the user's organ mask)."""
+        organ = organ_for(prompt.organ_name) if prompt.organ_name else "body"
+        mask_key = volume_key(organ_mask) if organ_mask is not None else None
+        encoded = state.encoded
+        return self.organs.get((key, organ, mask_key, self.exclude_atlas_patients), lambda: organ_context(
+            volume, organ, encoded.image, encoded.grid, organ_mask=organ_mask, modality=key[1],
+            exclude_patients=self.exclude_atlas_patients))
+
+    def attention(self, encoded: EncodedVolume, prompt, context: OrganContext | None = None) -> torch.Tensor:
+        """The prompt's attention probability [1, 1, X, Y, Z] on the (padded) model grid, zero outside the
+        organ's search region when a context is given (the words choose the organ, the organ gates the map)."""
         abnormal, normal = prompt_embeddings(self.text_encoder, prompt)
         with torch.no_grad():
-            return torch.sigmoid(attention_logits(self.heads, encoded, abnormal, normal)).clamp(0, 1)
+            attention = torch.sigmoid(attention_logits(self.heads, encoded, abnormal, normal)).clamp(0, 1)
+        return attention * context.region if context is not None else attention
 
     def inpainting_region(self, attention: list[torch.Tensor], settings: SegmentSettings) -> torch.Tensor:
         """Where to inpaint: every prompt's attention above the threshold, and at least the most suspicious
@@ -224,32 +250,39 @@ class Segmenter:
             distance = feature_residual(encoded.unet_features, drawn.features, drawn.image.shape[2:])
         return Sample(drawn.image, distance)
 
-    def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor],
-                samples: list[Sample]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per prompt: the seed-averaged probability and the per-voxel spread across seeds."""
+    def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor], samples: list[Sample],
+                             contexts: list[OrganContext], gate: bool = True
+                             ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per prompt: the seed-averaged probability (zero outside the search region when ``gate``) and the
+        per-voxel spread across seeds."""
         patch = tuple(self.backbone.config.patch_size)
         means, spreads = [], []
-        for a in attention:
+        for a, context in zip(attention, contexts):
             per_seed = torch.stack([
                 torch.sigmoid(refine_logits(self.refine, refine_inputs(state.encoded.image, state.reconstruction,
-                                                                       s.image, a, s.feature_distance), patch))
+                                                                       s.image, a, s.feature_distance, context,
+                                                                       self.refine.config.inputs),
+                                            patch)) * (context.region if gate else 1.0)
                 for s in samples])
             means.append(per_seed.mean(0))
             spreads.append(per_seed.std(0, unbiased=False) if len(samples) > 1 else torch.zeros_like(per_seed[0]))
         return means, spreads
 
-    def _finding(self, text: str, prompt, probability: Volume, attention: Volume, organ: np.ndarray | None,
-                 settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
+    def _finding(self, text: str, prompt, probability: Volume, attention: Volume, region: np.ndarray | None,
+                 context: OrganContext, settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
         for restored in (probability, attention):  # float32 maps of this call's own: clipped in place
             np.clip(restored.array, 0, 1, out=restored.array)
-        threshold = self.refine.config.threshold
-        mask, components = binary_mask(probability, threshold, organ=organ, fill_holes=settings.fill_holes,
+        presence = presence_score(probability, settings.presence_volume_mm3, region)
+        found = presence >= self.refine.config.presence_threshold
+        threshold = self.refine.config.threshold if found else 1.0  # not found: an empty mask, maps kept
+        mask, components = binary_mask(probability, threshold, organ=region, fill_holes=settings.fill_holes,
                                        min_component_mm3=settings.min_component_mm3)
-        presence = presence_score(probability, settings.presence_volume_mm3, organ)
+        found = found and components > 0  # nothing above the mask threshold is nothing found
         inside = spread[spread > 0]
         return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,
                        float(mask.array.sum()) * probability.voxel_volume_ml, components, float(score),
-                       float(inside.mean()) if inside.numel() else 0.0)
+                       float(inside.mean()) if inside.numel() else 0.0, found,
+                       OrganSummary(context.organ, context.method, context.note))
 
 
 def _mean(images: list[torch.Tensor]) -> torch.Tensor:
@@ -264,10 +297,12 @@ def check_organ_grid(organ_mask: Volume | None, volume: Volume) -> None:
                             path=organ_mask.source, hint="Resample the organ mask onto the image first.")
 
 
-def organ_array(organ_mask: Volume | None, volume: Volume) -> np.ndarray | None:
-    """The organ mask as booleans [k, j, i], refused unless it lies on ``volume``'s grid."""
-    check_organ_grid(organ_mask, volume)
-    return None if organ_mask is None else organ_mask.array > 0
+def search_region(context: OrganContext, organ_mask: Volume | None, grid) -> np.ndarray:
+    """Where a finding may lie, as booleans [k, j, i] on the input's grid: the user's organ mask exactly, else
+    the organ context's region brought back from the model grid."""
+    if organ_mask is not None:
+        return organ_mask.array > 0
+    return from_model_grid(context.region, grid, intensities=False).array >= 0.5
 
 
 def _uncrop_all(findings: list[Finding], pseudo: Volume, uncertainty: Volume, volume: Volume,

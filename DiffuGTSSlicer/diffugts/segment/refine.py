@@ -9,7 +9,10 @@ Its inputs, per voxel of the model grid (DiffuGTS, section 3.4):
      inpainting alone removes little (measured on phantoms: 0.003 mean pixel residual in tumors);
   3. the attention map of the prompt;
   4. the feature residual: 1 - cosine similarity of the frozen UNet features of the input latent and
-     of the pseudo-healthy latent, averaged over scales and brought to the image grid.
+     of the pseudo-healthy latent, averaged over scales and brought to the image grid;
+  5. the prompt's organ prior (:mod:`.organ_context`): where the organ the words name lies;
+  6. the image's robust z-score against that organ's own intensities. Beyond the paper too: what stands out
+     in its organ is the cue a reader uses first, and the residuals say whether the backbone agrees.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-INPUT_CHANNELS = ("image", "pixel residual", "input residual", "attention", "feature residual")
+from .organ_context import OrganContext
+
+INPUT_CHANNELS = ("image", "pixel residual", "input residual", "attention", "feature residual", "organ prior",
+                  "organ z-score")
+RESIDUAL_INPUTS = INPUT_CHANNELS[:5]  # what heads saved before the organ channels existed read
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class RefineConfig:
     channels: tuple[int, ...] = (16, 32, 64)
     backbone: str = "demo-ct"
     threshold: float = 0.5  # probability above which a voxel is in the mask (chosen after training)
+    presence_threshold: float = 0.0  # presence below this reports "not found" (calibrated on validation scans)
+    inputs: tuple[str, ...] = INPUT_CHANNELS  # the channels the head reads, by name, in order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,6 +47,7 @@ class RefineConfig:
     def from_dict(cls, values: dict) -> RefineConfig:
         values = dict(values)
         values["channels"] = tuple(values["channels"])
+        values["inputs"] = tuple(values.get("inputs", RESIDUAL_INPUTS))  # a file without the key predates them
         return cls(**values)
 
 
@@ -51,7 +61,7 @@ class RefineHead(nn.Module):
         from ..backbone.kernels import fast_kernels
 
         self.config = config
-        self.net = fast_kernels(UNet(spatial_dims=3, in_channels=len(INPUT_CHANNELS), out_channels=1,
+        self.net = fast_kernels(UNet(spatial_dims=3, in_channels=len(config.inputs), out_channels=1,
                                      channels=config.channels, strides=(2,) * (len(config.channels) - 1),
                                      num_res_units=1, norm="instance"))
 
@@ -74,10 +84,12 @@ def feature_residual(features_input: list[torch.Tensor], features_pseudo: list[t
 
 
 def refine_inputs(image: torch.Tensor, reconstruction: torch.Tensor, pseudo_healthy: torch.Tensor,
-                  attention: torch.Tensor, feature_distance: torch.Tensor) -> torch.Tensor:
-    """The head's input stack [1, 5, X, Y, Z], in the order of ``INPUT_CHANNELS``."""
-    return torch.cat([image, reconstruction - pseudo_healthy, image - pseudo_healthy, attention, feature_distance],
-                     dim=1).float()
+                  attention: torch.Tensor, feature_distance: torch.Tensor, organ: OrganContext,
+                  inputs: tuple[str, ...] = INPUT_CHANNELS) -> torch.Tensor:
+    """The head's input stack [1, len(inputs), X, Y, Z]: the named channels of ``INPUT_CHANNELS``, in order."""
+    maps = dict(zip(INPUT_CHANNELS, (image, reconstruction - pseudo_healthy, image - pseudo_healthy, attention,
+                                     feature_distance, organ.probability, organ.zscore)))
+    return torch.cat([maps[name] for name in inputs], dim=1).float()
 
 
 def refine_logits(head: RefineHead, inputs: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:

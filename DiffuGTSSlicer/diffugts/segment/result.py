@@ -9,6 +9,15 @@ from ..text import Prompt
 from .settings import SegmentSettings
 
 
+@dataclass(frozen=True)
+class OrganSummary:
+    """The organ a prompt was searched in and how its prior was made (see segment.organ_context)."""
+
+    name: str
+    method: str  # "user", "rule", "atlas", "template", "foreground" or "body"
+    note: str
+
+
 @dataclass
 class Finding:
     """The answer to one prompt."""
@@ -24,6 +33,8 @@ class Finding:
     components: int
     relevance: float  # how much the prompt reads like a finding (text-only check)
     seed_spread: float  # mean standard deviation of the probability across inpainting seeds, inside the mask
+    found: bool  # presence reached the calibrated threshold; when not, the mask is empty ("not found")
+    organ: OrganSummary
 
 
 @dataclass

@@ -1,14 +1,18 @@
-"""Train the refinement head on phantoms of a split's seen categories, resumably, with the frozen
-backbone and the trained attention heads in the loop (the head learns from the inputs it gets at run time).
+"""Train the refinement head on a split's seen categories, resumably, with the frozen backbone and the trained
+attention heads in the loop (the head learns from the inputs it gets at run time).
 
-Examples: every phantom with its own category's prompt (target: its tumor) and with a prompt for a
-seen category of another organ (target: empty), and healthy phantoms with a prompt for their organ
-(target: empty). Each example is the refinement input built exactly as the Segmenter builds it, one
-per inpainting seed. Step ``n`` draws from ``default_rng([seed, n])``: a resumed run is exact.
+Scans: a dataset folder (``config.data``: synthesized tumors in real scans, ``diffugts data synth``; tumor-free
+scans in it are negatives) or, without one, phantoms of the seen categories plus healthy phantoms. Examples:
+every tumor with its own category's prompt (target: its tumor) and with a prompt for a seen category of another
+organ (target: empty), and tumor-free scans with a seen category's prompt (target: empty). Each example is the
+refinement input built exactly as the Segmenter builds it, its organ context included (the organ prior of the
+prompt's organ, computed once per scan grid and organ: synthesized cases share their host's grid), one per
+inpainting seed. Step ``n`` draws from ``default_rng([seed, n])``: a resumed run is exact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -18,16 +22,23 @@ import torch
 from ..attention.train import seen_categories
 from ..data.categories import CATEGORIES
 from ..data.phantom import make_phantom
+from ..errors import DiffuGTSError
+from ..io import Volume
+from ..organs import organ_for
+from ..organs.prior import OrganPrior, organ_priors
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt
 from ..training import ResumableRun, best_dice_threshold, class_balanced_loss
 from .checkpoint import load_refine, save_refine
+from .organ_context import OrganContext, context_of
 from .pipeline import Segmenter
 from .refine import RefineConfig, RefineHead, refine_inputs
 from .settings import SegmentSettings
 from .training_config import RefineTrainingConfig
 
 FINAL_NAME = "refine_head.safetensors"
+BOX_MARGIN = 4
+MIN_BOX = 32
 
 
 @dataclass
@@ -37,35 +48,104 @@ class Example:
     valid: tuple[int, int, int]  # the unpadded size: the loss is computed there
 
 
-def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig,
-                     progress: ProgressCallback = silent) -> list[Example]:
-    categories = seen_categories(config, segmenter.backbone)
-    settings = SegmentSettings(seeds=tuple(range(config.seeds)), steps=config.inpaint_steps)
+@dataclass
+class Scan:
+    """A training scan: its image, its tumor (None: tumor-free) and the seen category it shows or is asked for."""
+
+    name: str
+    image: Volume
+    mask: Volume | None
+    category: str
+
+
+def training_scans(config: RefineTrainingConfig, categories: list[str]) -> Iterator[Scan]:
+    """The scans of ``config.data`` usable for training (seen categories or tumor-free, in the modality), else
+    phantoms."""
+    if config.data:
+        from ..attention.train import select_real_cases
+        from ..data.readers import read_dataset
+
+        cases = select_real_cases(read_dataset(config.data), categories, config.modality)
+        if not cases:
+            raise DiffuGTSError(f"no case of {config.data} can be used: none is {config.modality} with a tumor of a "
+                                f"seen category ({', '.join(categories)}) or without a tumor", path=config.data)
+        for case in cases:
+            images, mask = case.load()
+            tumor = mask if mask is not None and mask.array.any() else None
+            category = case.category if case.category in categories else categories[0]
+            yield Scan(case.case_id, next(iter(images.values())), tumor, category)
+        return
     plan = [(c, n) for c in categories for n in range(config.cases_per_category)]
     plan += [("healthy", n) for n in range(config.healthy_cases)]
-    examples: list[Example] = []
     for index, (category, n) in enumerate(plan):
-        seed = config.seed * 100_003 + index * 1009 + n
-        phantom = make_phantom(category, config.modality, config.size, seed=seed)
-        state = segmenter.encode(phantom.image, config.modality, mask=phantom.mask)
-        mask = state.encoded.mask
+        phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + index * 1009 + n)
+        healthy = category == "healthy"
+        asked = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories if healthy else [category]
+        yield Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)])
+
+
+class ContextCache:
+    """Organ contexts of training scans, the prior made once per scan grid and organ (synthesized cases share
+    their host's grid, and a tumor barely moves an organ prior): one atlas registration per host, not per case."""
+
+    def __init__(self, exclude_patients: tuple[str, ...]) -> None:
+        self.exclude_patients = exclude_patients
+        self._priors: dict[tuple, OrganPrior] = {}
+
+    def get(self, scan: Scan, organ: str, image: torch.Tensor, grid, modality: str) -> OrganContext:
+        g = scan.image.grid
+        key = (g.size, g.spacing, g.origin, g.direction, organ)
+        if key not in self._priors:
+            self._priors[key] = organ_priors(scan.image, [organ], modality=modality,
+                                             exclude_patients=self.exclude_patients)[0]
+        return context_of(self._priors[key], image, grid)
+
+
+def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig,
+                     progress: ProgressCallback = silent) -> list[Example]:
+    categories = seen_categories(config, segmenter.backbone, phantoms=not config.data)
+    settings = SegmentSettings(seeds=tuple(range(config.seeds)), steps=config.inpaint_steps)
+    contexts = ContextCache(tuple(config.exclude_atlas_patients))
+    scans = list(training_scans(config, categories))
+    examples: list[Example] = []
+    for index, scan in enumerate(scans):
+        state = segmenter.encode(scan.image, config.modality, mask=scan.mask)
+        empty = torch.zeros_like(state.encoded.image)
         rng = np.random.default_rng([config.seed, index])
-        if category == "healthy":
-            organ_categories = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories
-            prompts = [(str(rng.choice(organ_categories)), torch.zeros_like(mask))]
-        else:
-            others = [c for c in categories if CATEGORIES[c].organ != CATEGORIES[category].organ]
-            prompts = [(phantom.prompt, mask)] + ([(str(rng.choice(others)), torch.zeros_like(mask))] if others else [])
+        prompts = [(scan.category, state.encoded.mask if scan.mask is not None else empty)]
+        if scan.mask is not None:
+            others = [c for c in categories if CATEGORIES[c].organ != CATEGORIES[scan.category].organ]
+            prompts += [(str(rng.choice(others)), empty)] if others else []
         for text, target in prompts:
-            attention = segmenter.attention(state.encoded, parse_prompt(text, config.modality))
-            samples = segmenter.pseudo_healthy(("train", seed, text), state, [attention], settings)
+            prompt = parse_prompt(text, config.modality)
+            organ = organ_for(prompt.organ_name) if prompt.organ_name else "body"
+            context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
+            attention = segmenter.attention(state.encoded, prompt, context)
+            samples = segmenter.pseudo_healthy(("train", index, text), state, [attention], settings)
+            box = region_box(context.region, state.encoded.grid.resized)
             for sample in samples:
                 inputs = refine_inputs(state.encoded.image, state.reconstruction, sample.image, attention,
-                                       sample.feature_distance)
-                examples.append(Example(inputs, target, state.encoded.grid.resized))
+                                       sample.feature_distance, context)
+                examples.append(Example(inputs[box].half(), (target * context.region)[box],
+                                        tuple(b.stop - b.start for b in box[2:])))
         segmenter.samples.clear()
-        progress("prepare phantoms", (index + 1) / len(plan))
+        progress("prepare scans", (index + 1) / len(scans))
     return examples
+
+
+def region_box(region: torch.Tensor, valid: tuple[int, int, int]) -> tuple[slice, ...]:
+    """The bounding box of ``region`` inside the unpadded part, grown by :data:`BOX_MARGIN` voxels and to at
+    least :data:`MIN_BOX` per side where the scan allows (examples keep only what training can reach)."""
+    inside = region[0, 0, : valid[0], : valid[1], : valid[2]] > 0
+    box = [slice(None), slice(None)]
+    for axis, size in enumerate(valid):
+        hits = torch.nonzero(inside.any(dim=tuple(a for a in range(3) if a != axis))).flatten()
+        low, high = (int(hits[0]), int(hits[-1]) + 1) if len(hits) else (0, size)
+        low, high = max(0, low - BOX_MARGIN), min(size, high + BOX_MARGIN)
+        grow = max(0, min(MIN_BOX, size) - (high - low))
+        low = max(0, low - grow // 2)
+        box.append(slice(low, min(size, max(high, low + min(MIN_BOX, size)))))
+    return tuple(box)
 
 
 def _patch(example: Example, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +160,13 @@ def _patch(example: Example, size: int, rng: np.random.Generator) -> tuple[torch
     else:
         start = np.array([int(rng.integers(0, v - e + 1)) for v, e in zip(valid, edge)])
     box = (...,) + tuple(slice(int(a), int(a + e)) for a, e in zip(start, edge))
-    return example.inputs[box], example.target[box]
+    return example.inputs[box].float(), example.target[box]
+
+
+def _fit(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``tensor`` edge-padded at the far end of each axis to a size the head's strides divide."""
+    pads = [(0, -n % multiple) for n in tensor.shape[2:]]
+    return torch.nn.functional.pad(tensor, [v for p in reversed(pads) for v in p], mode="replicate")
 
 
 def _crop(tensor: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
@@ -111,10 +197,11 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
     # examples with an empty target (which any high threshold "wins") do not choose it
     with torch.no_grad():
         threshold, dice = best_dice_threshold(
-            (torch.sigmoid(_crop(head(e.inputs), e.valid)), _crop(e.target, e.valid) > 0.5)
+            (torch.sigmoid(_crop(head(_fit(e.inputs.float(), head.size_multiple)), e.valid)),
+             _crop(e.target, e.valid) > 0.5)
             for e in examples if e.target.any())
     head.config = replace(head.config, threshold=threshold)
-    report = {"config": asdict(config), "categories": seen_categories(config, segmenter.backbone),
+    report = {"config": asdict(config), "categories": seen_categories(config, segmenter.backbone, phantoms=not config.data),
               "examples": len(examples), "steps": config.steps,
               "final_loss": float(np.mean(losses[-50:])) if losses else None,
               "threshold": threshold, "training_dice_at_threshold": dice}

@@ -22,3 +22,5 @@ class RefineTrainingConfig:
     seed: int = 0
     checkpoint_every: int = 100
     categories: list[str] = field(default_factory=list)  # empty: the split's seen categories
+    data: str = ""  # a dataset folder of real scans (e.g. 'diffugts data synth' output); empty: phantoms
+    exclude_atlas_patients: list[str] = field(default_factory=list)  # atlases never used for these scans' priors

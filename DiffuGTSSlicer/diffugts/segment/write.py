@@ -131,7 +131,8 @@ def build_report(result: Result, image: Volume, image_path, descriptions, files:
     for n, (finding, description) in enumerate(zip(result.findings, descriptions), start=1):
         prompts.append({
             "prompt": finding.text, "segment": description.name, "label": n, "organ": finding.prompt.organ_name,
-            "presence": round(finding.presence, 4), "volume_ml": round(finding.volume_ml, 3),
+            "found": finding.found, "presence": round(finding.presence, 4), "volume_ml": round(finding.volume_ml, 3),
+            "organ_prior": {"organ": finding.organ.name, "method": finding.organ.method, "note": finding.organ.note},
             "components": finding.components, "relevance": round(finding.relevance, 3),
             "seed_spread": round(finding.seed_spread, 4),
             "files": {kind: files[f"{kind}_{n}"] for kind in ("probability", "attention") if f"{kind}_{n}" in files},
