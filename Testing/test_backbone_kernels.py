@@ -91,14 +91,14 @@ def test_refinement_head_runs_the_fast_kernels_with_monai_unet_values():
     from monai.networks.nets import UNet
 
     from diffugts.segment.checkpoint import bundled_refine_path, load_refine
-    from diffugts.segment.refine import INPUT_CHANNELS
 
     head, _ = load_refine(bundled_refine_path("demo-ct"))
+    inputs = len(head.config.inputs)  # the channels this head file reads
     assert sum(isinstance(m, OneDnnConv3d) for m in head.modules()) >= 4
-    plain = UNet(spatial_dims=3, in_channels=len(INPUT_CHANNELS), out_channels=1, channels=head.config.channels,
+    plain = UNet(spatial_dims=3, in_channels=inputs, out_channels=1, channels=head.config.channels,
                  strides=(2,) * (len(head.config.channels) - 1), num_res_units=1, norm="instance").eval()
     plain.load_state_dict(head.net.state_dict())
-    x = torch.rand(1, len(INPUT_CHANNELS), 16, 16, 24, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, inputs, 16, 16, 24, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = plain(x)
         assert torch.allclose(head.eval()(x), reference, atol=1e-5) and reference.abs().max() > 0.01
