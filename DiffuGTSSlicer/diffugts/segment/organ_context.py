@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from ..backbone.grid import ModelGrid, map_to_model_grid
+from ..evaluation.baselines import MAD_TO_SD
 from ..io import Volume
 from ..organs.prior import OrganPrior
 
 MARGIN_MM = 6.0
 Z_CLIP = 8.0
 MIN_ORGAN_VOXELS = 50  # fewer organ voxels than this on the model grid: statistics of the whole search region
-MAD_TO_SD = 1.4826
 MIN_PEAK = 0.1  # a prior that never reaches this on the model grid places no organ in view
 
 
@@ -40,6 +40,13 @@ class OrganContext:
     probability: torch.Tensor
     region: torch.Tensor  # {0, 1}
     zscore: torch.Tensor  # in [-1, 1]
+
+
+def prompt_organ(prompt) -> str:
+    """The organ a parsed prompt is searched in: the one its words name, else the body."""
+    from ..organs import organ_for
+
+    return organ_for(prompt.organ_name) if prompt.organ_name else "body"
 
 
 def organ_context(volume: Volume, organ: str, image: torch.Tensor, grid: ModelGrid, *,

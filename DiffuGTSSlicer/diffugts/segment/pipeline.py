@@ -36,10 +36,9 @@ from ..timing import timed
 from .cache import CountingCache, tensor_key, volume_key
 from .memory import check_memory
 from .preflight import check_input
-from .organ_context import OrganContext, organ_context
+from .organ_context import OrganContext, organ_context, prompt_organ
 from .postprocess import binary_entropy, binary_mask, presence_score
 from .refine import RefineHead, feature_residual, refine_inputs, refine_logits
-from ..organs import organ_for
 from .result import Finding, OrganSummary, Result
 from .settings import PRESETS, SegmentSettings
 
@@ -192,7 +191,7 @@ class Segmenter:
     def organ_context(self, key: tuple, volume: Volume, state: VolumeState, prompt,
                       organ_mask: Volume | None) -> OrganContext:
         """The prompt's organ context on this volume (cached by volume, organ and the user's organ mask)."""
-        organ = organ_for(prompt.organ_name) if prompt.organ_name else "body"
+        organ = prompt_organ(prompt)
         mask_key = volume_key(organ_mask) if organ_mask is not None else None
         encoded = state.encoded
         return self.organs.get((key, organ, mask_key, self.exclude_atlas_patients), lambda: organ_context(

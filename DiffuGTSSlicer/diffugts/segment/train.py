@@ -24,13 +24,12 @@ from ..data.categories import CATEGORIES
 from ..data.phantom import make_phantom
 from ..errors import DiffuGTSError
 from ..io import Volume
-from ..organs import organ_for
 from ..organs.prior import OrganPrior, organ_priors
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt
 from ..training import ResumableRun, best_dice_threshold, class_balanced_loss
 from .checkpoint import load_refine, save_refine
-from .organ_context import OrganContext, context_of
+from .organ_context import OrganContext, context_of, prompt_organ
 from .pipeline import Segmenter
 from .refine import RefineConfig, RefineHead, refine_inputs
 from .settings import SegmentSettings
@@ -118,7 +117,7 @@ def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig,
             prompts += [(str(rng.choice(others)), empty)] if others else []
         for text, target in prompts:
             prompt = parse_prompt(text, config.modality)
-            organ = organ_for(prompt.organ_name) if prompt.organ_name else "body"
+            organ = prompt_organ(prompt)
             context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
             attention = segmenter.attention(state.encoded, prompt, context)
             samples = segmenter.pseudo_healthy(("train", index, text), state, [attention], settings)
