@@ -157,3 +157,11 @@ def test_written_phantom_keeps_its_exact_geometry(tmp_path) -> None:
     assert image.grid.matches(phantom.image.grid, 1e-4) and mask.grid.matches(image.grid, 1e-9)
     np.testing.assert_array_equal(image.array, phantom.image.array)
     np.testing.assert_array_equal(mask.array, phantom.mask.array)
+
+
+def test_a_phantoms_organ_mask_holds_its_tumor_and_is_empty_for_an_organ_it_has_no_tissue_of():
+    phantom = make_phantom("kidney tumor", "CT", 40, seed=3)
+    kidney = phantom.organ_mask("kidney").array > 0
+    assert kidney[phantom.mask.array > 0].all() and kidney.sum() > phantom.mask.array.sum()
+    assert phantom.organ_mask("kidney").grid.matches(phantom.image.grid)
+    assert not phantom.organ_mask("breast").array.any()  # no phantom tissue is breast

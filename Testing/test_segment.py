@@ -304,7 +304,7 @@ def test_segment_command_errors_are_one_line(tmp_path):
 
 def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_path):
     from diffugts.segment.refine import RefineConfig, RefineHead
-    from diffugts.segment.train import train_refine
+    from diffugts.segment.train import prepare_examples, train_refine
     from diffugts.segment.training_config import RefineTrainingConfig
 
     config = RefineTrainingConfig(categories=["kidney tumor", "liver tumor"], cases_per_category=1, healthy_cases=0, size=32,
@@ -317,6 +317,14 @@ def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_pat
     assert np.mean(losses[-15:]) < np.mean(losses[:15])
     assert report["examples"] == 4  # two phantoms, each with its own prompt and the other organ's
     assert (tmp_path / "refine_head.safetensors").is_file() and 0 < report["threshold"] < 1
+    # a resumed run reads each scan's prepared examples back instead of encoding and inpainting again
+    assert sorted(p.name for p in (tmp_path / "examples").iterdir()) == ["scan_00000.safetensors",
+                                                                         "scan_00001.safetensors"]
+    trainee.encode = lambda *args, **kwargs: pytest.fail("a stored scan was prepared again")
+    reloaded = prepare_examples(trainee, config, tmp_path / "examples")
+    assert len(reloaded) == 4 and all(e.inputs.dtype == torch.float16 and e.target.shape[2:] == e.inputs.shape[2:]
+                                      and e.valid == tuple(e.inputs.shape[2:]) for e in reloaded)
+    assert any(e.target.any() for e in reloaded) and not all(e.target.any() for e in reloaded)
 
 
 def test_label_map_gives_overlaps_to_the_more_probable_prompt_and_keeps_filled_holes(phantom_result):

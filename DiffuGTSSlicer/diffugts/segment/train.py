@@ -21,10 +21,10 @@ import torch
 
 from ..attention.train import seen_categories
 from ..data.categories import CATEGORIES
-from ..data.phantom import make_phantom
+from ..data.phantom import Phantom, make_phantom
 from ..errors import DiffuGTSError
 from ..io import Volume
-from ..organs.prior import OrganPrior, organ_priors
+from ..organs.prior import OrganPrior, organ_priors, user_prior
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt
 from ..training import ResumableRun, best_dice_threshold, class_balanced_loss
@@ -55,6 +55,7 @@ class Scan:
     image: Volume
     mask: Volume | None
     category: str
+    phantom: Phantom | None = None  # a phantom's organs are known: its organ masks stand for the priors
 
 
 def training_scans(config: RefineTrainingConfig, categories: list[str]) -> Iterator[Scan]:
@@ -80,7 +81,8 @@ def training_scans(config: RefineTrainingConfig, categories: list[str]) -> Itera
         phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + index * 1009 + n)
         healthy = category == "healthy"
         asked = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories if healthy else [category]
-        yield Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)])
+        yield Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)],
+                   phantom)
 
 
 class ContextCache:
@@ -93,43 +95,82 @@ class ContextCache:
 
     def get(self, scan: Scan, organ: str, image: torch.Tensor, grid, modality: str) -> OrganContext:
         g = scan.image.grid
-        key = (g.size, g.spacing, g.origin, g.direction, organ)
+        key = (g.size, g.spacing, g.origin, g.direction, organ) if scan.phantom is None else (scan.name, organ)
         if key not in self._priors:
-            self._priors[key] = organ_priors(scan.image, [organ], modality=modality,
-                                             exclude_patients=self.exclude_patients)[0]
+            self._priors[key] = (organ_priors(scan.image, [organ], modality=modality,
+                                              exclude_patients=self.exclude_patients)[0] if scan.phantom is None
+                                 else user_prior(scan.image, organ, scan.phantom.organ_mask(organ)))
         return context_of(self._priors[key], image, grid)
 
 
-def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig,
+def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig, store: Path | None = None,
                      progress: ProgressCallback = silent) -> list[Example]:
+    """Every scan's examples; with ``store`` (a folder), each scan's are saved there once and read back by a
+    resumed run (preparing is the slow part: one encoding and inpainting per scan and prompt)."""
     categories = seen_categories(config, segmenter.backbone, phantoms=not config.data)
     settings = SegmentSettings(seeds=tuple(range(config.seeds)), steps=config.inpaint_steps)
     contexts = ContextCache(tuple(config.exclude_atlas_patients))
     scans = list(training_scans(config, categories))
     examples: list[Example] = []
     for index, scan in enumerate(scans):
-        state = segmenter.encode(scan.image, config.modality, mask=scan.mask)
-        empty = torch.zeros_like(state.encoded.image)
-        rng = np.random.default_rng([config.seed, index])
-        prompts = [(scan.category, state.encoded.mask if scan.mask is not None else empty)]
-        if scan.mask is not None:
-            others = [c for c in categories if CATEGORIES[c].organ != CATEGORIES[scan.category].organ]
-            prompts += [(str(rng.choice(others)), empty)] if others else []
-        for text, target in prompts:
-            prompt = parse_prompt(text, config.modality)
-            organ = prompt_organ(prompt)
-            context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
-            attention = segmenter.attention(state.encoded, prompt, context)
-            samples = segmenter.pseudo_healthy(("train", index, text), state, [attention], settings)
-            box = region_box(context.region, state.encoded.grid.resized)
-            for sample in samples:
-                inputs = refine_inputs(state.encoded.image, state.reconstruction, sample.image, attention,
-                                       sample.feature_distance, context)
-                examples.append(Example(inputs[box].half(), (target * context.region)[box],
-                                        tuple(b.stop - b.start for b in box[2:])))
-        segmenter.samples.clear()
+        saved = store / f"scan_{index:05d}.safetensors" if store is not None else None
+        if saved is not None and saved.is_file():
+            examples += load_examples(saved)
+        else:
+            made = scan_examples(segmenter, config, categories, settings, contexts, scan, index)
+            if saved is not None:
+                save_examples(made, saved)
+            examples += made
         progress("prepare scans", (index + 1) / len(scans))
     return examples
+
+
+def scan_examples(segmenter: Segmenter, config: RefineTrainingConfig, categories: list[str],
+                  settings: SegmentSettings, contexts: ContextCache, scan: Scan, index: int) -> list[Example]:
+    """One scan's examples: its tumor with its own prompt, with another organ's prompt, or its tumor-free image."""
+    state = segmenter.encode(scan.image, config.modality, mask=scan.mask)
+    empty = torch.zeros_like(state.encoded.image)
+    rng = np.random.default_rng([config.seed, index])
+    prompts = [(scan.category, state.encoded.mask if scan.mask is not None else empty)]
+    if scan.mask is not None:
+        others = [c for c in categories if CATEGORIES[c].organ != CATEGORIES[scan.category].organ]
+        prompts += [(str(rng.choice(others)), empty)] if others else []
+    examples = []
+    for text, target in prompts:
+        prompt = parse_prompt(text, config.modality)
+        organ = prompt_organ(prompt)
+        context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
+        attention = segmenter.attention(state.encoded, prompt, context)
+        samples = segmenter.pseudo_healthy(("train", index, text), state, [attention], settings)
+        box = region_box(context.region, state.encoded.grid.resized)
+        for sample in samples:
+            inputs = refine_inputs(state.encoded.image, state.reconstruction, sample.image, attention,
+                                   sample.feature_distance, context)
+            examples.append(Example(inputs[box].half(), (target * context.region)[box],
+                                    tuple(b.stop - b.start for b in box[2:])))
+    segmenter.samples.clear()
+    return examples
+
+
+def save_examples(examples: list[Example], path: Path) -> None:
+    """A scan's examples as one safetensors file (written atomically)."""
+    from ..backbone.checkpoint import save_safetensors
+
+    tensors = {}
+    for n, example in enumerate(examples):
+        tensors[f"{n}.inputs"], tensors[f"{n}.target"] = example.inputs, example.target.half()
+    save_safetensors(tensors, path, {"valid": [list(e.valid) for e in examples]})
+
+
+def load_examples(path: Path) -> list[Example]:
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        valid = json.loads(handle.metadata()["valid"])
+        return [Example(handle.get_tensor(f"{n}.inputs"), handle.get_tensor(f"{n}.target").float(), tuple(v))
+                for n, v in enumerate(valid)]
 
 
 def region_box(region: torch.Tensor, valid: tuple[int, int, int]) -> tuple[slice, ...]:
@@ -177,7 +218,7 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
     """Train (or resume) a refinement head; writes ``refine_head.safetensors`` with its report to ``out_dir``."""
     out_dir = Path(out_dir)
     run = ResumableRun(out_dir, asdict(config), save_refine, load_refine)  # refuses another run's folder now
-    examples = prepare_examples(segmenter, config, progress)
+    examples = prepare_examples(segmenter, config, out_dir / "examples", progress)
     torch.manual_seed(config.seed)
     head = RefineHead(RefineConfig(channels=tuple(config.channels), backbone=config.backbone))
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=1e-4)

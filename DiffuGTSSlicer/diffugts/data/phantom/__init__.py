@@ -19,6 +19,7 @@ from ..categories import (CATEGORIES, HEAD_MODALITIES, HEALTHY, PHANTOM_CATEGORI
 from .anatomy import FOV_RANGE_MM, HEAD, TORSO, build_head, build_torso
 from .grid import random_grid, rasterize
 from .render import combined_labels, render
+from .tissues import T
 from .tumors import PLANNERS, healthy
 
 MAX_ATTEMPTS = 8
@@ -39,6 +40,21 @@ class Phantom:
     body_region: str
     modality: str
     seed: int
+
+    def organ_mask(self, organ: str) -> Volume:
+        """The anatomy's voxels of ``organ`` (an organ-prior name, e.g. "kidney", "bone"), tumors included where
+        they lie in it; empty when the phantom has none of it."""
+        labels = [T[name] for name in ORGAN_TISSUES.get(organ, (organ,)) if name in T]
+        inside = np.isin(self.organs.array, labels)
+        if self.organ == organ:
+            inside |= self.mask.array > 0
+        return self.organs.like(inside.astype(np.uint8))
+
+
+# organ-prior names whose voxels are several phantom tissues
+ORGAN_TISSUES = {"lung": ("lung", "lung vessel"), "liver": ("liver", "hepatic vessel"),
+                 "bone": ("cortical bone", "bone marrow"), "colon": ("colon wall", "colon lumen"),
+                 "brain": ("gray matter", "white matter", "ventricle", "csf")}
 
 
 def allowed_modalities(category: str) -> tuple[str, ...]:
