@@ -48,6 +48,18 @@ def segment_arguments(image: str | Path, out_dir: str | Path, parameters: Parame
         arguments += ["--threads", str(parameters.threads)]
     if parameters.server_url:
         arguments += ["--server", parameters.server_url]  # the same run on a warm `diffugts serve`
+    else:
+        arguments += model_arguments(parameters)  # a server runs its own models
+    return arguments
+
+
+def model_arguments(parameters: Parameters) -> list[str]:
+    """--backbone, --weights, --heads and --refine of the chosen model (none for the bundled demo models)."""
+    arguments: list[str] = []
+    for option, value in (("--backbone", parameters.backbone), ("--weights", parameters.weights),
+                          ("--heads", parameters.heads), ("--refine", parameters.refine)):
+        if value:
+            arguments += [option, value]
     return arguments
 
 

@@ -27,6 +27,10 @@ class Parameters:
     load_pseudo_healthy: bool = False
     load_uncertainty: bool = False
     models_folder: str = ""  # DIFFUGTS_HOME for the engine; empty: its default user data folder
+    backbone: str = ""  # a downloaded package's backbone (e.g. MAISI's); empty: the engine's bundled demo models
+    weights: str = ""  # that package's folder; empty: the engine finds the backbone's weights itself
+    heads: str = ""  # attention heads trained for the backbone; empty: the engine's bundled ones
+    refine: str = ""  # refinement head trained for the backbone; empty: the engine's bundled one
     server_url: str = ""
     server_token: str = ""  # kept in memory only: never written to the scene
 

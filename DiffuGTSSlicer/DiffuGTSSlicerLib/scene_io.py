@@ -71,14 +71,18 @@ def write_segmentation(segmentation_node: Any, path: str | Path) -> Path:
     return Path(path)
 
 
-def export_mask(mask_node: Any, reference_volume: Any, path: str | Path) -> Path:
-    """Write a mask on ``reference_volume``'s grid: a segmentation's segments together as one labelmap, or a
-    labelmap (or scalar) volume as it is."""
+def export_mask(mask_node: Any, reference_volume: Any, path: str | Path, segment_id: str = "") -> Path:
+    """Write a mask on ``reference_volume``'s grid: a segmentation's segments together as one labelmap (only
+    ``segment_id`` when given), or a labelmap (or scalar) volume as it is."""
     if not mask_node.IsA("vtkMRMLSegmentationNode"):
         return export_volume(mask_node, path)
     scene = mask_node.GetScene()
     segmentation = mask_node.GetSegmentation()
-    ids = _string_array([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())])
+    if segment_id and segmentation.GetSegment(segment_id) is None:
+        raise OSError(_("The segmentation {name} has no segment {segment}").format(name=mask_node.GetName(),
+                                                                                   segment=segment_id))
+    ids = _string_array([segment_id] if segment_id else
+                        [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())])
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
     try:
         if not segmentations_logic(scene).ExportSegmentsToLabelmapNode(mask_node, ids, labelmap, reference_volume):
