@@ -3,18 +3,24 @@
     segmenter = Segmenter.from_pretrained("demo-ct")
     result = segmenter(volume, ["kidney tumor"], settings=PRESETS["fast"])
 
-Per volume (cached, so a second prompt on the same volume skips it): model grid, latent, frozen
-features, VAE reconstruction. Per volume and organ (cached): the organ context of the prompt's organ (prior,
-search region, organ z-score). Per call: attention maps gated by the search region, the inpainting region
-(union of the prompts' attention above threshold), one pseudo-healthy sample per seed (cached by region and
-seed), residuals, refinement, post-processing, and the presence test (below the calibrated threshold: "not
-found", an empty mask); everything comes back on the input's exact grid.
+A call runs named stages, each a method with explicit inputs and outputs; the cached ones go through one
+:class:`~.cache.Stages`, keyed by every input of the stage (so a second prompt, or anything else that changes
+one input, reruns only the stages downstream of it):
+  encode      volume, modality          -> model grid, latent, frozen features, VAE reconstruction
+  organ       volume, organ, organ mask -> the organ context (prior, search region, organ z-score)
+  attention   encoding, prompt, context -> the prompt's attention map gated by the search region
+  sample      encoding, latent mask, steps, seed -> one pseudo-healthy sample (the mask: the union of the
+              prompts' attention above threshold, keyed by its content)
+  refine      encoding, attention, samples, context -> the seed-averaged probability and its spread
+Then, per call: restore (back to the input's grid, out of the ROI) and postprocess (presence test: below the
+calibrated threshold, "not found" and an empty mask; mask, components, uncertainty).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +39,7 @@ from ..progress import ProgressCallback, silent
 from ..text import parse_prompt, relevance
 from ..text.prompts import RELEVANCE_THRESHOLD
 from ..timing import timed
-from .cache import CountingCache, tensor_key, volume_key
+from .cache import Keyed, Stages
 from .memory import check_memory
 from .preflight import check_input
 from .organ_context import OrganContext, organ_context, prompt_organ
@@ -60,20 +66,20 @@ class Sample:
 
 
 class Segmenter:
-    """Models plus caches; ``__call__`` segments one volume for one or several prompts."""
+    """Models plus the stage caches; ``__call__`` segments one volume for one or several prompts."""
 
     def __init__(self, backbone, text_encoder, heads: AttentionHeads, refine: RefineHead, *,
                  attention_threshold: float, models: dict[str, object] | None = None, cache_volumes: int = 2,
-                 cache_samples: int = 8, cache_organs: int = 8) -> None:
+                 cache_samples: int = 8, cache_organs: int = 8, cache_maps: int = 8) -> None:
         self.backbone = backbone
         self.text_encoder = text_encoder
         self.heads = heads.eval()
         self.refine = refine.eval().to(backbone.device)
         self.attention_threshold = float(attention_threshold)
         self.models = models or {}
-        self.volumes: CountingCache[VolumeState] = CountingCache(cache_volumes)
-        self.samples: CountingCache[Sample] = CountingCache(cache_samples)
-        self.organs: CountingCache[OrganContext] = CountingCache(cache_organs)
+        self.stages = Stages({"encode": cache_volumes, "organ": cache_organs, "attention": cache_maps,
+                              "sample": cache_samples, "refine": cache_maps})
+        self.volumes, self.organs, self.samples = (self.stages.caches[n] for n in ("encode", "organ", "sample"))
         self.exclude_atlas_patients: tuple[str, ...] = ()  # evaluation on an atlas patient's scans leaves it out
         if text_encoder.dim != heads.config.text_dim:
             raise DiffuGTSError(f"the attention heads expect {heads.config.text_dim}-dimensional text embeddings, "
@@ -134,44 +140,44 @@ class Segmenter:
         box = roi.fit(volume.size) if roi else None
         work = crop(volume, box) if box else volume
         work_organ = crop(organ_mask, box) if box and organ_mask is not None else organ_mask
-
         check_input(work, self.backbone, prompts=len(texts), seeds=len(settings.seeds))
-        key = (volume_key(work), modality)
+
+        image = Keyed.by_content(work, "volume")
+        user_organ = Keyed.by_content(work_organ, "organ mask") if work_organ is not None else None
+        run = self.stages.run
         with timed(timings, "encode"):
-            state = self.volumes.get(key, lambda: self.encode(work, modality, prompts=len(texts),
-                                                              seeds=len(settings.seeds), progress=progress))
+            state = run("encode", partial(self.encode, prompts=len(texts), seeds=len(settings.seeds),
+                                          progress=progress), volume=image, modality=modality)
         with timed(timings, "organ"):
-            contexts = [self.organ_context(key, work, state, prompt, work_organ) for prompt in parsed]
+            contexts = [run("organ", self._organ, volume=image, state=state, organ=prompt_organ(prompt),
+                            organ_mask=user_organ, modality=modality, exclude_patients=self.exclude_atlas_patients)
+                        for prompt in parsed]
         for prompt, context in zip(parsed, contexts):
-            if context.note:
-                warnings.append(f"prompt {prompt.text!r}: {context.note}")
+            if context.value.note:
+                warnings.append(f"prompt {prompt.text!r}: {context.value.note}")
         with timed(timings, "attention"):
-            attention = [self.attention(state.encoded, prompt, context if settings.restrict_to_organ else None)
+            attention = [run("attention", self._attention, state=state, prompt=prompt, heads=self.heads,
+                             context=context if settings.restrict_to_organ else None)
                          for prompt, context in zip(parsed, contexts)]
             scores = relevance(self.text_encoder, parsed)
         for prompt, score in zip(parsed, scores):
             if score < RELEVANCE_THRESHOLD:
                 warnings.append(f"prompt {prompt.text!r} does not look like a finding (relevance {score:.2f}); "
                                 "its result is not meaningful")
-        samples = self.pseudo_healthy(key, state, attention, settings, timings, progress)
+        samples = self._samples(state, [a.value for a in attention], settings, timings, progress)
         with timed(timings, "refine"):
-            probabilities, spreads = self.refine_probabilities(state, attention, samples, contexts,
-                                                               settings.restrict_to_organ)
+            refined = [run("refine", self._refine, state=state, attention=a, samples=tuple(samples), context=c,
+                           gate=settings.restrict_to_organ, head=self.refine) for a, c in zip(attention, contexts)]
             progress("refine", 1.0)
         with timed(timings, "restore"):
-            grid = state.encoded.grid
-            maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
-                    for p, a in zip(probabilities, attention)]
-            regions = [search_region(c, work_organ, grid) if settings.restrict_to_organ else None for c in contexts]
-            pseudo = from_model_grid(_mean([s.image for s in samples]), grid)
+            maps, regions, pseudo = self.restore(state.value, [r.value[0] for r in refined],
+                                                 [a.value for a in attention], [c.value for c in contexts],
+                                                 [s.value for s in samples], work_organ, settings.restrict_to_organ)
         with timed(timings, "postprocess"):
-            findings = [self._finding(text, prompt, p, a, region, context, settings, score, spread)
+            findings = [self._finding(text, prompt, p, a, region, context.value, settings, score, spread.value[1])
                         for text, prompt, (p, a), region, context, score, spread
-                        in zip(texts, parsed, maps, regions, contexts, scores, spreads)]
-            uncertainty = binary_entropy(findings[0].probability.array)
-            for finding in findings[1:]:
-                np.maximum(uncertainty, binary_entropy(finding.probability.array), out=uncertainty)
-            uncertainty = work.like(uncertainty)
+                        in zip(texts, parsed, maps, regions, contexts, scores, refined)]
+            uncertainty = work.like(_uncertainty(findings))
             if box is not None:
                 findings, pseudo, uncertainty = _uncrop_all(findings, pseudo, uncertainty, volume, box)
             progress("postprocess", 1.0)
@@ -181,22 +187,26 @@ class Segmenter:
 
     def encode(self, volume: Volume, modality: str, *, mask: Volume | None = None, prompts: int = 1, seeds: int = 1,
                progress: ProgressCallback = silent) -> VolumeState:
-        """The per-volume work (``mask``: a reference mask carried onto the model grid, for training)."""
+        """Stage encode: the per-volume work (``mask``: a reference mask carried onto the model grid, for
+        training; ``prompts``, ``seeds``: for the memory check only)."""
         check_memory(volume, self.backbone.config, prompts=prompts, seeds=seeds)
         encoded = encode_for_attention(self.backbone, volume, timestep=self.heads.config.timestep,
                                        modality=modality, mask=mask, progress=progress)
         reconstruction = decode_latent(self.backbone, encoded.latent, progress=progress, stage="reconstruct")
         return VolumeState(encoded, reconstruction)
 
-    def organ_context(self, key: tuple, volume: Volume, state: VolumeState, prompt,
-                      organ_mask: Volume | None) -> OrganContext:
-        """The prompt's organ context on this volume (cached by volume, organ and the user's organ mask)."""
-        organ = prompt_organ(prompt)
-        mask_key = volume_key(organ_mask) if organ_mask is not None else None
+    @staticmethod
+    def _organ(volume: Volume, state: VolumeState, organ: str, organ_mask: Volume | None, modality: str,
+               exclude_patients: tuple[str, ...]) -> OrganContext:
+        """Stage organ: ``organ``'s context on this volume (from the user's organ mask when given)."""
         encoded = state.encoded
-        return self.organs.get((key, organ, mask_key, self.exclude_atlas_patients), lambda: organ_context(
-            volume, organ, encoded.image, encoded.grid, organ_mask=organ_mask, modality=key[1],
-            exclude_patients=self.exclude_atlas_patients))
+        return organ_context(volume, organ, encoded.image, encoded.grid, organ_mask=organ_mask, modality=modality,
+                             exclude_patients=exclude_patients)
+
+    def _attention(self, state: VolumeState, prompt, heads: AttentionHeads,
+                   context: OrganContext | None) -> torch.Tensor:
+        """Stage attention (``heads``: this Segmenter's, an input so that their weights are in the key)."""
+        return self.attention(state.encoded, prompt, context)
 
     def attention(self, encoded: EncodedVolume, prompt, context: OrganContext | None = None) -> torch.Tensor:
         """The prompt's attention probability [1, 1, X, Y, Z] on the (padded) model grid, zero outside the
@@ -219,53 +229,67 @@ class Segmenter:
     def pseudo_healthy(self, volume: tuple, state: VolumeState, attention: list[torch.Tensor],
                        settings: SegmentSettings, timings: dict[str, float] | None = None,
                        progress: ProgressCallback = silent) -> list[Sample]:
-        """One pseudo-healthy sample per seed (cached by volume, region and seed); with no region to
-        inpaint, the reconstruction itself."""
+        """One pseudo-healthy sample per seed (cached by ``volume``, a key naming the encoded volume, the
+        inpainting region and the seed); with no region to inpaint, the reconstruction itself."""
+        return [s.value for s in self._samples(Keyed(("given", volume), state), attention, settings, timings,
+                                                progress)]
+
+    def _samples(self, state: Keyed[VolumeState], attention: list[torch.Tensor], settings: SegmentSettings,
+                 timings: dict[str, float] | None = None, progress: ProgressCallback = silent) -> list[Keyed[Sample]]:
+        """Stage sample, once per seed, on the latent mask of the inpainting region (keyed by its content)."""
         timings = {} if timings is None else timings
         region = self.inpainting_region(attention, settings)
         if not region.any():
-            zero = torch.zeros_like(state.reconstruction)
-            return [Sample(state.reconstruction, zero) for _ in settings.seeds]
-        mask = latent_mask(region, self.backbone.factor, settings.region_dilate)
-        key = (volume, tensor_key(mask), settings.region_dilate, settings.steps)
+            reconstruction = state.value.reconstruction
+            zero = Sample(reconstruction, torch.zeros_like(reconstruction))
+            return [Keyed(("reconstruction", state.key), zero) for _ in settings.seeds]
+        mask = Keyed.by_content(latent_mask(region, self.backbone.factor, settings.region_dilate), "latent mask")
         total = len(settings.seeds)
         samples = []
         for n, seed in enumerate(settings.seeds):
             def report(stage: str, fraction: float, n: int = n) -> None:
                 progress(stage, (n + fraction) / total)
 
-            samples.append(self.samples.get((*key, int(seed)),
-                                            lambda seed=seed, report=report: self._sample(state, mask, int(seed),
-                                                                                          settings, timings, report)))
+            samples.append(self.stages.run("sample", partial(self._sample, timings=timings, progress=report),
+                                           state=state, mask=mask, steps=settings.steps, seed=int(seed)))
         return samples
 
-    def _sample(self, state: VolumeState, mask: torch.Tensor, seed: int, settings: SegmentSettings,
-                timings: dict[str, float], progress: ProgressCallback) -> Sample:
+    def _sample(self, state: VolumeState, mask: torch.Tensor, steps: int, seed: int, timings: dict[str, float],
+                progress: ProgressCallback) -> Sample:
+        """Stage sample: inpaint the latent where ``mask`` is set with ``seed``, decode, read its features."""
         encoded = state.encoded
         drawn = sample_seed(self.backbone, encoded.latent, mask, encoded.conditioning, seed=seed,
-                            num_steps=settings.steps, features_timestep=self.heads.config.timestep, timings=timings,
+                            num_steps=steps, features_timestep=self.heads.config.timestep, timings=timings,
                             progress=progress)
         with timed(timings, "decode"):
             distance = feature_residual(encoded.unet_features, drawn.features, drawn.image.shape[2:])
         return Sample(drawn.image, distance)
 
-    def refine_probabilities(self, state: VolumeState, attention: list[torch.Tensor], samples: list[Sample],
-                             contexts: list[OrganContext], gate: bool = True
-                             ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per prompt: the seed-averaged probability (zero outside the search region when ``gate``) and the
-        per-voxel spread across seeds."""
+    def _refine(self, state: VolumeState, attention: torch.Tensor, samples: tuple[Sample, ...],
+                context: OrganContext, gate: bool, head: RefineHead) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage refine: the prompt's seed-averaged probability (zero outside the search region when ``gate``)
+        and its per-voxel spread across seeds."""
         patch = tuple(self.backbone.config.patch_size)
-        means, spreads = [], []
-        for a, context in zip(attention, contexts):
-            per_seed = torch.stack([
-                torch.sigmoid(refine_logits(self.refine, refine_inputs(state.encoded.image, state.reconstruction,
-                                                                       s.image, a, s.feature_distance, context,
-                                                                       self.refine.config.inputs),
-                                            patch)) * (context.region if gate else 1.0)
-                for s in samples])
-            means.append(per_seed.mean(0))
-            spreads.append(per_seed.std(0, unbiased=False) if len(samples) > 1 else torch.zeros_like(per_seed[0]))
-        return means, spreads
+        per_seed = torch.stack([
+            torch.sigmoid(refine_logits(head, refine_inputs(state.encoded.image, state.reconstruction, s.image,
+                                                            attention, s.feature_distance, context,
+                                                            head.config.inputs), patch))
+            * (context.region if gate else 1.0)
+            for s in samples])
+        spread = per_seed.std(0, unbiased=False) if len(samples) > 1 else torch.zeros_like(per_seed[0])
+        return per_seed.mean(0), spread
+
+    @staticmethod
+    def restore(state: VolumeState, probabilities: list[torch.Tensor], attention: list[torch.Tensor],
+                contexts: list[OrganContext], samples: list[Sample], organ_mask: Volume | None, gate: bool
+                ) -> tuple[list[tuple[Volume, Volume]], list[np.ndarray | None], Volume]:
+        """Stage restore: per prompt, (probability, attention) and the search region on the (cropped) input's
+        grid, and the seed-averaged pseudo-healthy scan."""
+        grid = state.encoded.grid
+        maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
+                for p, a in zip(probabilities, attention)]
+        regions = [search_region(c, organ_mask, grid) if gate else None for c in contexts]
+        return maps, regions, from_model_grid(_mean([s.image for s in samples]), grid)
 
     def _finding(self, text: str, prompt, probability: Volume, attention: Volume, region: np.ndarray | None,
                  context: OrganContext, settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
@@ -287,6 +311,14 @@ class Segmenter:
 def _mean(images: list[torch.Tensor]) -> torch.Tensor:
     """The per-voxel mean of the seeds' images (one seed: its image, not a copy)."""
     return images[0] if len(images) == 1 else torch.stack(images).mean(0)
+
+
+def _uncertainty(findings: list[Finding]) -> np.ndarray:
+    """The binary entropy of each finding's probability, the maximum over findings."""
+    uncertainty = binary_entropy(findings[0].probability.array)
+    for finding in findings[1:]:
+        np.maximum(uncertainty, binary_entropy(finding.probability.array), out=uncertainty)
+    return uncertainty
 
 
 def check_organ_grid(organ_mask: Volume | None, volume: Volume) -> None:
