@@ -46,6 +46,10 @@ class DiffuGTSSlicerWidget(ScriptedLoadableModuleWidget):
 
     def enter(self) -> None:
         self.panel.refresh_setup()
+        self.panel.set_shortcuts(True)
+
+    def exit(self) -> None:
+        self.panel.set_shortcuts(False)
 
     def cleanup(self) -> None:
         self.panel.close()

@@ -55,6 +55,7 @@ class qMRMLNodeComboBox(QtWidgets.QComboBox):  # noqa: N801 - Slicer's class nam
 
 class ctkPathLineEdit(QtWidgets.QLineEdit):  # noqa: N801
     Dirs = 1
+    Files = 2
     currentPathChanged = Signal(str)
 
     def __init__(self, parent=None) -> None:

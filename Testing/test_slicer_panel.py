@@ -12,11 +12,12 @@ from slicer_support import (Settings, add_oblique_volume, engine_blocked_on, lau
 
 slicer = slicer_core()
 
-from DiffuGTSSlicerLib.logic import SegmentationLogic  # noqa: E402
+from DiffuGTSSlicerLib.engine_server import LocalServer  # noqa: E402
 from DiffuGTSSlicerLib.panel import PanelController, finished_status, stage_label  # noqa: E402
 from DiffuGTSSlicerLib.parameters import Parameters  # noqa: E402
 from DiffuGTSSlicerLib.presets import PromptHistory  # noqa: E402
 from DiffuGTSSlicerLib.results import LoadedResults  # noqa: E402
+from DiffuGTSSlicerLib.server_logic import ServerLogic  # noqa: E402
 
 
 class RecordingView:
@@ -44,6 +45,9 @@ class RecordingView:
     def show_results(self, results) -> None:
         self.results.append(results)
 
+    def show_update(self, results, index: int) -> None:
+        self.results.append((results, index))
+
 
 @pytest.fixture
 def scene():
@@ -57,7 +61,7 @@ def volume(scene):
 
 def make_panel(python: str):
     view, history = RecordingView(), PromptHistory(Settings())
-    return view, PanelController(view, SegmentationLogic(python=python), history), history
+    return view, PanelController(view, ServerLogic(LocalServer(python=python)), history), history
 
 
 def test_nothing_runs_without_a_volume_or_prompts(volume):
@@ -71,14 +75,19 @@ def test_nothing_runs_without_a_volume_or_prompts(volume):
 
 def test_the_button_cancels_a_running_segmentation(tmp_path, volume):
     view, panel, _ = make_panel(launcher(tmp_path, before=engine_blocked_on(tmp_path / "pipe.nii")))
-    panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)
-    assert view.running_states == [True]
-    wait_for_children(panel.logic.runner.pid, 1)
-    panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)  # the same button, now Cancel
-    panel.logic.wait(timeout=30)
-    assert view.running_states == [True, False]
-    assert view.errors == ["Cancelled."]
-    assert ("Cancelling...", 0) in view.progress
+    try:
+        panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)
+        assert view.running_states == [True]
+        wait_for_children(panel.logic.server.runner.pid, 1)  # the engine is starting (and never gets there)
+        panel.segment_or_cancel(volume, Parameters(prompts=["glioma"]), None)  # the same button, now Cancel
+        panel.logic.wait(timeout=30)
+        assert view.running_states == [True, False]
+        assert view.errors == ["Cancelled."]
+        assert ("Cancelling...", 0) in view.progress
+        assert panel.logic.server.running  # the warm engine stays for the next run, until the panel closes
+    finally:
+        panel.logic.close()
+    assert not panel.logic.server.running
 
 
 def test_progress_stages_read_as_words():

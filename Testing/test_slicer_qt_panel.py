@@ -124,7 +124,7 @@ def test_ctrl_enter_segments_saving_the_parameters_and_the_history(panel, tmp_pa
     QTest.keyClick(prompts, Qt.Key_Return, Qt.ControlModifier)  # Ctrl+Enter segments
     assert button.text() == "Cancel"
     log = find(widget, QtWidgets.QPlainTextEdit, "logTextEdit").toPlainText()
-    assert "segment" in log and "'--prompt=liver lesion'" in log and "--quality fast" in log
+    assert "Starting the engine: -m diffugts --progress json serve --host 127.0.0.1" in log  # the warm engine
     assert (node.GetParameter("prompts"), node.GetParameter("quality")) == ("kidney tumor\nliver lesion", "fast")
     assert node.GetNodeReference("InputVolume") is volume
     history = find(widget, QtWidgets.QComboBox, "historyComboBox")
@@ -163,7 +163,7 @@ def test_the_segment_button_becomes_cancel_and_stops_the_engine(panel, tmp_path)
     find(widget, QtWidgets.QPlainTextEdit, "promptsTextEdit").setPlainText("glioma")
     button = find(widget, QtWidgets.QPushButton, "segmentButton")
     button.click()
-    workspace = qt_panel.logic.job.workspace
+    workspace = qt_panel.logic.plan.workspace
     assert button.text() == "Cancel" and not find(widget, QtWidgets.QWidget, "inputsCollapsibleButton").isEnabled()
     time.sleep(0.5)
     button.click()

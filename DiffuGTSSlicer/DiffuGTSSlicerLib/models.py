@@ -24,6 +24,8 @@ class ModelPackage:
     description: str = ""
     bundled: bool = False
     checksums_pinned: bool = False  # the manifest gives every file's sha256 (else: trusted on first download)
+    backbone: str = ""  # the engine's backbone name for these weights
+    folder: str = ""  # where the engine keeps them
 
 
 def format_size(size: int | None) -> str:
@@ -53,10 +55,12 @@ def parse_listing(lines: Sequence[str]) -> list[ModelPackage]:
     except ValueError:
         return []
     packages = [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), None, item.get("licence", ""),
-                             bundled=True) for item in listing.get("bundled", [])]
+                             bundled=True, backbone=item["name"], folder=item.get("folder", ""))
+                for item in listing.get("bundled", [])]
     packages += [ModelPackage(item["name"], item["state"], item.get("size_on_disk", 0), item.get("download_size"),
                               item.get("licence", ""), item.get("description", ""),
-                              checksums_pinned=bool(item.get("checksums_pinned")))
+                              checksums_pinned=bool(item.get("checksums_pinned")), backbone=item.get("backbone", ""),
+                              folder=item.get("folder", ""))
                  for item in listing.get("packages", [])]
     return packages
 
@@ -95,3 +99,26 @@ def download_consent_text(package: ModelPackage) -> str:
 def delete_consent_text(packages: Sequence[ModelPackage]) -> str:
     names = ", ".join(f"{p.name} ({format_size(p.size_on_disk)})" for p in packages)
     return _("Delete the downloaded models {names}? They can be downloaded again.").format(names=names)
+
+
+@dataclass
+class ModelChoice:
+    """One entry of the panel's Model list: what it says and what the engine is given."""
+
+    label: str
+    backbone: str = ""  # empty: the bundled demo models (the engine picks them)
+    weights: str = ""
+
+
+def model_choices(packages: Sequence[ModelPackage]) -> list[ModelChoice]:
+    """The bundled demo models first, then every fully downloaded package, with its backbone and folder."""
+    choices = [ModelChoice(_("Demo models (bundled)"))]
+    choices += [ModelChoice(_("{name} (backbone {backbone})").format(name=p.name, backbone=p.backbone), p.backbone,
+                            p.folder)
+                for p in packages if not p.bundled and p.state == "installed" and p.backbone]
+    return choices
+
+
+def choice_index(choices: Sequence[ModelChoice], backbone: str) -> int:
+    """Where ``backbone`` is in the list; -1 when it is not (a package deleted, or not listed yet)."""
+    return next((i for i, choice in enumerate(choices) if choice.backbone == backbone), -1)

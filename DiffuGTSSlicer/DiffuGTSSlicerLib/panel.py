@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from .i18n import _
-from .logic import SegmentationLogic
+from .server_logic import ServerLogic
 from .parameters import Parameters
 from .presets import PromptHistory
 from .results import LoadedResults
@@ -23,6 +23,9 @@ class PanelView(Protocol):
     def show_error(self, message: str) -> None: ...
 
     def show_results(self, results: LoadedResults) -> None: ...
+
+    def show_update(self, results: LoadedResults, index: int) -> None:
+        """Row ``index`` of the results changed in place (a correction)."""
 
 
 # What `diffugts segment` reports, in its order (diffugts/segment/pipeline.py; with a server, diffugts/client.py
@@ -62,17 +65,19 @@ def finished_status(results: LoadedResults) -> str:
 class PanelController:
     """Segment / Cancel, progress, log, errors and results for one panel."""
 
-    def __init__(self, view: PanelView, logic: SegmentationLogic, history: PromptHistory) -> None:
+    def __init__(self, view: PanelView, logic: ServerLogic, history: PromptHistory) -> None:
         self.view = view
         self.logic = logic
         self.history = history
         logic.progress.connect(self._on_progress)
         logic.log.connect(view.append_log)
         logic.finished.connect(self._on_finished)
+        logic.updated.connect(self._on_updated)
         logic.failed.connect(self._on_failed)
 
-    def segment_or_cancel(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None) -> None:
-        """The one button: starts a run, or cancels the one in progress."""
+    def segment_or_cancel(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None,
+                          organ: tuple[Any, str] = (None, "")) -> None:
+        """The one button: starts a run (inside ``organ``: a node and segment id), or cancels the one in progress."""
         if self.logic.running:
             self.view.set_progress(_("Cancelling..."), 0)
             self.logic.cancel()
@@ -83,13 +88,18 @@ class PanelController:
             return
         self.history.add(parameters.prompts)
         try:
-            self.logic.start(input_volume, parameters, segmentation_node)
+            self.logic.start(input_volume, parameters, segmentation_node, organ_mask=organ[0], organ_segment=organ[1])
         except (OSError, ValueError, RuntimeError) as error:
             self.view.show_error(_("Could not start: {error}").format(error=error))
             return
         if self.logic.running:
             self.view.set_running(True)
             self.view.set_progress(_("Starting the engine..."), 0)
+
+    def correction_started(self, prompt: str) -> None:
+        """A click (or an organ change) sent a prompt again: the button cancels it, as it cancels a run."""
+        self.view.set_running(True)
+        self.view.set_progress(_("Correcting {prompt!r}...").format(prompt=prompt), 0)
 
     def _on_progress(self, stage: str, fraction: float) -> None:
         self.view.set_progress(stage_label(stage), round(100 * max(0.0, min(1.0, fraction))))
@@ -98,6 +108,11 @@ class PanelController:
         self.view.set_running(False)
         self.view.set_progress(finished_status(results), 100)
         self.view.show_results(results)
+
+    def _on_updated(self, results: LoadedResults, index: int) -> None:
+        self.view.set_running(False)
+        self.view.set_progress(_("Corrected {prompt!r}.").format(prompt=results.rows[index].prompt), 100)
+        self.view.show_update(results, index)
 
     def _on_failed(self, message: str) -> None:
         self.view.set_running(False)

@@ -11,17 +11,31 @@ import qt
 import slicer
 
 from . import dependencies, device, models, presets
+from .clicks import ClickSession
 from .command import engine_environment, python_executable
+from .demo_case import load_demo_case
 from .i18n import _
-from .logic import SegmentationLogic
 from .model_tasks import ModelTasks
 from .panel import PanelController
 from .parameters import DEVICES, INPUT_VOLUME_REFERENCE, MODALITIES, OUTPUT_SEGMENTATION_REFERENCE, QUALITIES, Parameters
 from .presets import PromptHistory
 from .results import LoadedResults, row_texts
 from .runner import ProcessResult, ProcessRunner
+from .server_logic import ServerLogic
 
 POLL_INTERVAL_MS = 100
+CLICK_SHORTCUTS = {"positive": "Shift+P", "negative": "Shift+N", "box": "Shift+B"}
+
+
+def save_state_for_undo(segmentation_node: Any) -> None:
+    """Before a click changes a segment: Segment Editor's undo gets the state to go back to."""
+    try:
+        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        if editor.segmentationNode() is not segmentation_node:
+            editor.setSegmentationNode(segmentation_node)
+        editor.saveStateForUndo()
+    except AttributeError:  # no Segment Editor module (a custom application)
+        pass
 
 
 class QtPanel:
@@ -30,8 +44,12 @@ class QtPanel:
     def __init__(self, ui_widget: Any, parameter_node: Callable[[], Any]) -> None:
         self.ui = slicer.util.childWidgetVariables(ui_widget)
         self.parameter_node = parameter_node  # called each time: the node changes when the scene is closed
-        self.logic = SegmentationLogic()
+        self.logic = ServerLogic(before_change=save_state_for_undo)  # the warm engine, or the Server URL's
         self.controller = PanelController(self, self.logic, PromptHistory(qt.QSettings()))
+        self.clicks = ClickSession(self.logic, organ=self._organ)
+        self.clicks.sent.connect(self.correction_sent)
+        self.model_choices = models.model_choices([])
+        self.shortcuts: list[Any] = []
         self.probe = ProcessRunner()
         self.tools = ModelTasks(lambda: engine_environment(self.parameters()))
         self.probe_lines: list[str] = []
@@ -40,9 +58,13 @@ class QtPanel:
         self.timer.setInterval(POLL_INTERVAL_MS)
         self.timer.connect("timeout()", self._poll)
         self.ui.modelsFolderPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
+        for path_edit in (self.ui.headsPathLineEdit, self.ui.refinePathLineEdit):
+            path_edit.filters = ctk.ctkPathLineEdit.Files
         self._load_parameters()
         self._connect()
         self.refresh_setup()
+        if hasattr(slicer.app, "connect"):
+            slicer.app.connect("aboutToQuit()", self.close)  # the warm engine ends with Slicer
 
     def _connect(self) -> None:
         ui = self.ui
@@ -68,6 +90,18 @@ class QtPanel:
         self.tools.runner.progress.connect(lambda stage, fraction: self.set_progress(stage, round(100 * fraction)))
         self.tools.listed.connect(self._show_models)
         self.tools.failed.connect(self.show_error)
+        for kind, button in (("positive", ui.positivePointButton), ("negative", ui.negativePointButton),
+                             ("box", ui.boxButton)):
+            button.connect("clicked(bool)", lambda _checked, k=kind: self.place(k))
+            shortcut = qt.QShortcut(qt.QKeySequence(CLICK_SHORTCUTS[kind]), ui.clickButtonsLayoutWidget)
+            shortcut.setContext(qt.Qt.ApplicationShortcut)  # from the slice views too, while the module is shown
+            shortcut.connect("activated()", lambda k=kind: self.place(k))
+            self.shortcuts.append(shortcut)
+        ui.clearClicksButton.connect("clicked(bool)", lambda _checked: self.clicks.clear())
+        ui.resultsTable.connect("currentCellChanged(int,int,int,int)", lambda row, *_rest: self.clicks.select(row))
+        ui.organSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", lambda node: self._fill_organs(node))
+        ui.organSegmentComboBox.connect("activated(int)", lambda _index: self._organ_changed())
+        ui.loadDemoButton.connect("clicked(bool)", lambda _checked: self.load_demo())
 
     # --- parameters -------------------------------------------------------------------------------------
     def parameters(self) -> Parameters:
@@ -78,7 +112,12 @@ class QtPanel:
             device=DEVICES[ui.deviceComboBox.currentIndex], load_heat_map=ui.heatMapCheckBox.checked,
             load_pseudo_healthy=ui.pseudoHealthyCheckBox.checked, load_uncertainty=ui.uncertaintyCheckBox.checked,
             models_folder=ui.modelsFolderPathLineEdit.currentPath, server_url=ui.serverUrlLineEdit.text.strip(),
-            server_token=ui.serverTokenLineEdit.text)
+            server_token=ui.serverTokenLineEdit.text, backbone=self._model().backbone, weights=self._model().weights,
+            heads=ui.headsPathLineEdit.currentPath, refine=ui.refinePathLineEdit.currentPath)
+
+    def _model(self) -> models.ModelChoice:
+        index = self.ui.modelComboBox.currentIndex
+        return self.model_choices[index] if 0 <= index < len(self.model_choices) else self.model_choices[0]
 
     def _load_parameters(self) -> None:
         node = self.parameter_node()
@@ -93,6 +132,9 @@ class QtPanel:
         ui.uncertaintyCheckBox.checked = stored.load_uncertainty
         ui.modelsFolderPathLineEdit.currentPath = stored.models_folder
         ui.serverUrlLineEdit.text = stored.server_url
+        ui.headsPathLineEdit.currentPath = stored.heads
+        ui.refinePathLineEdit.currentPath = stored.refine
+        self._fill_models(stored.backbone, stored.weights)
         ui.inputVolumeSelector.setCurrentNode(node.GetNodeReference(INPUT_VOLUME_REFERENCE))
         ui.outputSegmentationSelector.setCurrentNode(node.GetNodeReference(OUTPUT_SEGMENTATION_REFERENCE))
         self._fill_presets()
@@ -134,7 +176,7 @@ class QtPanel:
             self._save_parameters(parameters)
             self.ui.logTextEdit.clear()
         self.controller.segment_or_cancel(self.ui.inputVolumeSelector.currentNode(), parameters,
-                                          self.ui.outputSegmentationSelector.currentNode())
+                                          self.ui.outputSegmentationSelector.currentNode(), self._organ())
         self._fill_history()
         if self.logic.running:
             self.timer.start()
@@ -148,6 +190,8 @@ class QtPanel:
         self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
         for widget in (self.ui.inputsCollapsibleButton, self.ui.outputsCollapsibleButton, self.ui.installButton):
             widget.enabled = not running
+        if running:
+            self.timer.start()
 
     def set_progress(self, text: str, percent: int) -> None:
         self.ui.statusLabel.text = text
@@ -167,12 +211,63 @@ class QtPanel:
             for column, text in enumerate(row_texts(result)):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
         self.ui.outputSegmentationSelector.setCurrentNode(results.segmentation_node)
+        self.clicks.set_results(results, self.ui.inputVolumeSelector.currentNode(), self.parameters())
+        table.setCurrentCell(0, 0)
+        self.ui.clicksLabel.text = _("Place points (Shift+P: on what was missed, Shift+N: on what is wrong) or a "
+                                     "box (Shift+B) for the selected prompt; each one corrects its segment.")
         heat_maps = [node for name, node in results.volumes.items() if name.startswith("attention_")]
         slicer.util.setSliceViewerLayers(background=self.ui.inputVolumeSelector.currentNode(),
                                          foreground=heat_maps[0] if heat_maps else None, foregroundOpacity=0.5)
         three_d = slicer.app.layoutManager().threeDWidget(0)
         if three_d:
             three_d.threeDView().resetFocalPoint()
+
+    def show_update(self, results: LoadedResults, index: int) -> None:
+        for column, text in enumerate(row_texts(results.rows[index])):
+            self.ui.resultsTable.setItem(index, column, qt.QTableWidgetItem(text))
+
+    # --- clicks, organ, demo ------------------------------------------------------------------------------
+    def place(self, kind: str) -> None:
+        problem = self.clicks.place(kind)
+        if problem:
+            self.ui.statusLabel.text = problem
+
+    def correction_sent(self, prompt: str) -> None:
+        """The session sent a prompt again (a click, an organ): the timer brings its result."""
+        self.controller.correction_started(prompt)
+
+    def _organ(self) -> tuple[Any, str]:
+        node = self.ui.organSegmentationSelector.currentNode()
+        index = self.ui.organSegmentComboBox.currentIndex
+        segment = self.ui.organSegmentComboBox.itemData(index) if node is not None and index > 0 else ""
+        return node, segment or ""
+
+    def _fill_organs(self, node: Any) -> None:
+        combo = self.ui.organSegmentComboBox
+        combo.clear()
+        combo.addItem(_("All segments"), "")
+        if node is not None:
+            segmentation = node.GetSegmentation()
+            for number in range(segmentation.GetNumberOfSegments()):
+                combo.addItem(segmentation.GetNthSegment(number).GetName(), segmentation.GetNthSegmentID(number))
+        self._organ_changed()
+
+    def _organ_changed(self) -> None:
+        """A new organ restricts the selected prompt of the results shown: it is sent again inside it."""
+        if self.clicks.problem() is None:
+            self.clicks.changed(self.clicks.selected)
+
+    def load_demo(self) -> None:
+        volume, prompt = load_demo_case(slicer.mrmlScene)
+        self.ui.inputVolumeSelector.setCurrentNode(volume)
+        self.ui.promptsTextEdit.setPlainText(prompt)
+        self.ui.modalityComboBox.currentIndex = MODALITIES.index("CT")
+        slicer.util.setSliceViewerLayers(background=volume, fit=True)
+
+    def set_shortcuts(self, enabled: bool) -> None:
+        """Click shortcuts work only while the module is shown (they are application-wide)."""
+        for shortcut in self.shortcuts:
+            shortcut.setEnabled(enabled)
 
     # --- setup ------------------------------------------------------------------------------------------
     def refresh_setup(self) -> None:
@@ -185,6 +280,22 @@ class QtPanel:
 
     def _show_models(self, packages: list[models.ModelPackage]) -> None:
         self.ui.modelsLabel.text = models.describe(packages)
+        chosen = self._model()
+        self._fill_models(chosen.backbone, chosen.weights, packages)
+
+    def _fill_models(self, backbone: str, weights: str, packages: list[models.ModelPackage] | None = None) -> None:
+        """The Model list from the engine's listing, keeping the chosen model selected (listed even when it is not
+        downloaded here: the engine then says what is missing)."""
+        self.model_choices = models.model_choices(packages if packages is not None else self.tools.packages)
+        index = models.choice_index(self.model_choices, backbone)
+        if index < 0:
+            self.model_choices.append(models.ModelChoice(backbone, backbone, weights))
+            index = len(self.model_choices) - 1
+        combo = self.ui.modelComboBox
+        combo.clear()
+        for choice in self.model_choices:
+            combo.addItem(choice.label)
+        combo.setCurrentIndex(index)
 
     def _on_probe_finished(self, _result: ProcessResult) -> None:
         self.device_info = device.parse_probe(self.probe_lines)
@@ -235,9 +346,11 @@ class QtPanel:
             self._start_tools(self.tools.delete, packages)
 
     def close(self) -> None:
-        """Stop everything this panel started (module reload or application exit), temporary files included."""
+        """Stop everything this panel started (module reload or application exit): the warm engine, running
+        commands and temporary files."""
         self.timer.stop()
-        for runner in (self.logic, self.probe, self.tools):
+        self.logic.close()
+        for runner in (self.probe, self.tools):
             if runner.running:
                 runner.cancel()
                 runner.wait(timeout=10)
