@@ -102,3 +102,10 @@ def test_with_a_server_url_the_remote_server_is_used_and_no_engine_starts(tmp_pa
         for prompt in ("kidney tumor", "renal mass"):
             run(logic, volume, prompt, server_url=remote.url, server_token=TOKEN)
     assert (logic.server.starts, logic.uploaded) == (0, 1)
+
+
+def test_a_server_url_runs_the_servers_own_models_so_a_chosen_model_is_refused_in_words():
+    volume = add_oblique_volume(slicer.vtkMRMLScene(), np.zeros((4, 8, 8), np.int16))
+    remote = Parameters(prompts=["liver tumor"], server_url="http://gpu-box:8765", backbone="maisi-rflow-v2")
+    assert ServerLogic.problem(volume, remote).startswith("A server runs the models it was started with")
+    assert ServerLogic.problem(volume, Parameters(prompts=["liver tumor"], backbone="maisi-rflow-v2")) is None

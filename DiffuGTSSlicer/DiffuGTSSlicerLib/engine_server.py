@@ -92,7 +92,8 @@ class LocalServer:
         client = Client(self.url, self.token, timeout=HEALTH_TIMEOUT_S, retry_s=0)
         while True:
             if self._ended.is_set():
-                raise DiffuGTSError(_("the engine stopped while starting: {error}").format(error=self.error))
+                raise DiffuGTSError(_("the engine stopped while starting: {error}").format(
+                    error=self.error.rstrip(".")))
             if cancelled.is_set():
                 return
             try:
