@@ -48,7 +48,11 @@ def _assert_like_dcm2niix(folder: Path, tmp_path: Path, *, values: float | None 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
 def test_pydicoms_ct_and_mr_slices_read_as_dcm2niix_reads_them(tmp_path, name):
     volume = _assert_like_dcm2niix(_pydicom_file(tmp_path, name), tmp_path)
-    assert volume.modality == name[:2] and volume.metadata["modality_reason"] == "DICOM Modality tag"
+    reason = volume.metadata["modality_reason"]
+    if name.startswith("CT"):
+        assert volume.modality == "CT" and reason == "DICOM Modality tag"
+    else:  # its header names no sequence; its timing (TR 4000 ms, TE 240 ms) is a T2's
+        assert volume.modality == "MR-T2" and reason == "DICOM Modality tag; sequence from TR 4000 ms, TE 240 ms"
 
 
 def test_pydicoms_enhanced_ct_frames_stored_backwards_read_in_order_as_dcm2niix(tmp_path):

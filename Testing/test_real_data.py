@@ -35,7 +35,7 @@ def test_info_matches_simpleitk_on_every_real_image(real_data_dir):
         array = sitk.GetArrayViewFromImage(image)
         assert report["intensity"]["min"] == float(array.min()) and report["intensity"]["max"] == float(array.max())
     modalities = {r["path"].rsplit("/", 1)[-1]: r["modality"] for r in reports}
-    assert modalities["pyrad_lung1_ct.nii.gz"] == "CT" and modalities["brats13_pat0005_flair.nii.gz"] == "MR"
+    assert modalities["pyrad_lung1_ct.nii.gz"] == "CT" and modalities["brats13_pat0005_flair.nii.gz"] == "MR-FLAIR"
 
 
 def test_every_mask_lies_on_its_image_grid(real_data_dir):

@@ -292,14 +292,16 @@ def test_segment_command_errors_are_one_line(tmp_path):
         ((str(DEMO_IMAGE), "--prompt", "", "--out", str(tmp_path / "a")), "the prompt is empty"),
         ((str(tmp_path / "missing.nii.gz"), "--prompt", "lung tumor", "--out", str(tmp_path / "b")), "missing.nii.gz"),
         ((str(DEMO_IMAGE), "--prompt", "lung tumor", "--roi", "1:2", "--out", str(tmp_path / "c")), "--roi"),
-        ((str(mr), "--prompt", "brain tumor", "--out", str(tmp_path / "d")), "does not model MR images"),
+        ((str(mr), "--prompt", "brain tumor", "--out", str(tmp_path / "d")), "no MR model ships yet"),
+        ((str(mr), "--prompt", "brain tumor", "--backbone", "demo-ct", "--out", str(tmp_path / "e")),
+         "does not model MR-T1c images"),
     ]
     for args, expected in checks:
         result = _cli(*args, home=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("diffugts: error:") and expected in lines[0], result.stderr
-    assert not any((tmp_path / name).exists() for name in "abcd")
+    assert not any((tmp_path / name).exists() for name in "abcde")
 
 
 def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_path):

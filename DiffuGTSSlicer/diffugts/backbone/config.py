@@ -39,6 +39,7 @@ class BackboneConfig:
     description: str = ""
     inference: dict[str, Any] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
+    other_modalities: dict[str, dict[str, str]] = field(default_factory=dict)  # family -> {backbone, package}
     path: str | None = None
 
     @property
@@ -56,6 +57,8 @@ class BackboneConfig:
     def to_dict(self) -> dict[str, Any]:
         data = {key: copy.deepcopy(getattr(self, key)) for key in (*REQUIRED, "family", "description",
                                                                     "inference", "features")}
+        if self.other_modalities:  # only when set: a config's dict (a training run's identity) stays as it was
+            data["other_modalities"] = copy.deepcopy(self.other_modalities)
         data["spacing_mm"] = list(self.spacing_mm)
         data["patch_size"] = list(self.patch_size)
         return data

@@ -17,7 +17,7 @@ from ..errors import DiffuGTSError
 from ..io import Reorientation, Volume, to_ras
 from .base import Conditioning
 from .config import BackboneConfig
-from .intensity import IntensityMap, intensity_map, modality_family
+from .intensity import IntensityMap, convention_for, intensity_map, modality_family
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ModelGrid:
     resized: tuple[int, int, int]  # (X, Y, Z) after resampling, before padding
     padded: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]  # actual spacing on the model grid (per X, Y, Z)
-    modality: str
+    modality: str  # as the networks are told it: 'CT', 'MR', 'MR-T1c', ...
 
     def crop(self, tensor: torch.Tensor) -> torch.Tensor:
         x, y, z = self.resized
@@ -64,21 +64,33 @@ def _resize(tensor: torch.Tensor, size: tuple[int, int, int], *, anti_aliasing: 
     return tensor
 
 
+def modality_hint(config: BackboneConfig, modality: str, reason: str | None = None) -> str:
+    """What to do when ``config`` cannot read ``modality``: the backbone that can (a config's 'other_modalities'),
+    and the flag for a wrong guess."""
+    family = modality_family(modality)
+    other = config.other_modalities.get(family)
+    text = f"It models {', '.join(config.modalities)} only."
+    if other:
+        text += f" For {family.upper()} use --backbone {other['backbone']} (weights package {other['package']})."
+    guessed = f" The image was taken for {modality} ({reason})." if reason else ""
+    return text + guessed + f" If it is a {'MR' if family == 'ct' else 'CT'}, pass --modality {'MR' if family == 'ct' else 'CT'}."
+
+
 def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | None = None,
                   mask: Volume | None = None) -> tuple[torch.Tensor, torch.Tensor | None, ModelGrid]:
     """(image [1,1,X,Y,Z] in [0,1], mask [1,1,X,Y,Z] in {0,1} or None, ModelGrid)."""
-    family = modality_family(modality or volume.modality)
-    if family not in config.intensity:
-        raise DiffuGTSError(
-            f"backbone {config.name} does not model {modality or volume.modality} images",
-            path=volume.source, hint=f"It models {', '.join(config.modalities)}; pass --modality if the guess is wrong.",
-        )
+    name = modality or volume.modality
+    convention = convention_for(config.intensity, name)
+    if convention is None:
+        raise DiffuGTSError(f"backbone {config.name} does not model {name} images", path=volume.source,
+                            hint=modality_hint(config, name, volume.metadata.get("modality_reason")
+                                               if name == volume.modality else None))
     if mask is not None and not mask.grid.matches(volume.grid, tolerance=1e-3):
         raise DiffuGTSError("the mask is not on the image's grid (size, spacing, origin or direction differ)",
                             path=mask.source, hint="Resample the mask onto the image first (for example in Slicer).")
     canonical, reorientation = to_ras(volume)
     array = canonical.array.transpose(2, 1, 0)  # [i, j, k] = [R, A, S]
-    imap = intensity_map(config.intensity[family], array)
+    imap = intensity_map(convention, array)
     size = canonical.size
     target = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(size, canonical.spacing, config.spacing_mm))
     image = torch.from_numpy(imap.forward(array))[None]
@@ -89,7 +101,7 @@ def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | Non
     # edge padding: no artificial boundary for the VAE to reconstruct
     image = torch.from_numpy(np.pad(image.numpy(), [(0, 0), *pads], mode="edge"))[None]
     spacing = tuple(n * s / t for n, s, t in zip(size, canonical.spacing, target))
-    grid = ModelGrid(reorientation, canonical, imap, target, padded, spacing, family)
+    grid = ModelGrid(reorientation, canonical, imap, target, padded, spacing, name)
     mask_tensor = None
     if mask is not None:  # conservative: partial overlap is masked
         mask_tensor = (map_to_model_grid(mask.like((mask.array > 0).astype(np.float32)), grid) > 0.05).float()

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import DiffuGTSError
+from ..io.sequence import modality_class
 from .base import BODY_REGIONS, Conditioning
 from .config import BackboneConfig
 from .networks import build_sampler, build_scheduler, count_parameters
@@ -72,11 +73,12 @@ class LatentDiffusionBackbone:
                 kwargs[key] = one_hot
         if spec.get("modality_class"):
             labels = spec.get("modality_labels", {"unknown": 0, "ct": 1})
-            modality = cond.modality.lower()
-            if modality not in labels:
+            try:
+                label = modality_class(cond.modality, labels)
+            except DiffuGTSError as error:
                 raise DiffuGTSError(f"backbone {self.config.name} has no modality class for {cond.modality!r}",
-                                    hint=f"Known: {', '.join(sorted(labels))}.")
-            kwargs["class_labels"] = torch.full((batch,), int(labels[modality]), dtype=torch.long, device=self.device)
+                                    hint=error.hint) from None
+            kwargs["class_labels"] = torch.full((batch,), label, dtype=torch.long, device=self.device)
         return kwargs
 
     def _timesteps(self, t: float | int | torch.Tensor, batch: int) -> torch.Tensor:

@@ -13,10 +13,13 @@ from .latent import LatentDiffusionBackbone
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _BUILTIN: dict[str, Path] = {
     "demo-ct": CONFIG_DIR / "demo_ct.json",
+    "demo-mr": CONFIG_DIR / "demo_mr.json",
     "maisi-ddpm-ct-v1": CONFIG_DIR / "maisi_ddpm_ct_v1.json",
     "maisi-rflow-v2": CONFIG_DIR / "maisi_rflow_v2.json",
+    "maisi-rflow-v2-mr": CONFIG_DIR / "maisi_rflow_v2_mr.json",
 }
-ALIASES = {"demo": "demo-ct", "maisi": "maisi-rflow-v2", "maisi-v1": "maisi-ddpm-ct-v1", "maisi-v2": "maisi-rflow-v2"}
+ALIASES = {"demo": "demo-ct", "maisi": "maisi-rflow-v2", "maisi-v1": "maisi-ddpm-ct-v1", "maisi-v2": "maisi-rflow-v2",
+           "maisi-mr": "maisi-rflow-v2-mr"}
 DEFAULT = "demo-ct"
 
 

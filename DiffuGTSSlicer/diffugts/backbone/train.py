@@ -160,13 +160,15 @@ def _latents(backbone, volumes: list[TrainingVolume]) -> tuple[list[TrainingVolu
         allowed = F.max_pool3d(torch.from_numpy(~np.pad(v.allowed, pads, mode="edge"))[None, None].float(),
                                multiple, multiple)[0, 0].numpy() == 0
         bodies.append(F.avg_pool3d(torch.from_numpy(image)[None, None], multiple, multiple)[0, 0].numpy() > 0.3)
-        latents.append(TrainingVolume(v.name, z[0].numpy(), allowed, v.spacing))
+        latents.append(TrainingVolume(v.name, z[0].numpy(), allowed, v.spacing, modality=v.modality))
     return latents, bodies
 
 
 def _latent_batch(rng, latents: list[TrainingVolume], bodies: list[np.ndarray], lpatch, batch: int,
-                  body_fraction: float, scale_factor: float, multiple: int) -> torch.Tensor:
-    """Random latent patches of one latent volume (thin ones give thin patches, as in ``image_batch``)."""
+                  body_fraction: float, scale_factor: float, multiple: int, picked: list[int] | None = None
+                  ) -> torch.Tensor:
+    """Random latent patches of one latent volume (thin ones give thin patches, as in ``image_batch``); the
+    volume's index is appended to ``picked``."""
     out: list[np.ndarray] = []
     while len(out) < batch:
         if not out:  # a volume where no window fits is given up for another
@@ -181,6 +183,8 @@ def _latent_batch(rng, latents: list[TrainingVolume], bodies: list[np.ndarray], 
             window = lv.image[(slice(None), *[slice(c, c + p) for c, p in zip(corner, shape)])]
             pads = [(0, 0)] + [(0, p - w) for p, w in zip(shape, window.shape[1:])]
             out.append(np.pad(window, pads, mode="edge"))
+    if picked is not None:
+        picked.append(index)
     return torch.from_numpy(np.stack(out).astype(np.float32)) * scale_factor
 
 
@@ -239,7 +243,8 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
         best = BestWeights(out / "vae_best.safetensors", int(spec["validate_every"]),
                            lambda: validate(backbone, rows, modality=modality)["mae"], runs["vae"].extra)
     intensity = config.intensity.get("ct", {})
-    window = tuple(intensity["window"]) if intensity.get("kind") == "clip" else None
+    # CT: scaled and shifted in HU; other modalities (per-volume scaling): in the [0, 1] units they are mapped to
+    window = tuple(intensity["window"]) if intensity.get("kind") == "clip" else (0.0, 1.0)
 
     def vae_loss(rng: np.random.Generator) -> tuple[torch.Tensor, float]:
         x = image_batch(rng, volumes, patch, int(spec.get("batch", 1)), float(spec.get("body_fraction", 0.0)),
@@ -271,12 +276,13 @@ def train_backbone(train_config: str | Path = DEFAULT_TRAIN_CONFIG, *, data_dir:
         backbone.scale_factor = scale_factor
         lpatch = tuple(p // config.latent_downsample for p in spec.get("patch", config.patch_size))
         unet_multiple = size_multiple(config) // config.latent_downsample
-        cond = backbone.default_conditioning("ct")
         scheduler = backbone.scheduler
 
         def unet_loss(rng: np.random.Generator) -> tuple[torch.Tensor, None]:
+            picked: list[int] = []
             z = _latent_batch(rng, latents, bodies, lpatch, int(spec.get("batch", 4)),
-                              float(spec.get("body_fraction", 0.0)), scale_factor, unet_multiple)
+                              float(spec.get("body_fraction", 0.0)), scale_factor, unet_multiple, picked)
+            cond = backbone.default_conditioning(latents[picked[0]].modality)  # its sequence's class (MR)
             z = augment(rng, z, spec.get("augment", {}))
             noise = torch.randn_like(z)
             if config.is_rectified_flow:

@@ -29,6 +29,7 @@ class TrainingVolume:
     allowed: np.ndarray  # bool [X, Y, Z]: healthy, not held out
     spacing: tuple[float, float, float]
     provenance: dict[str, str] = field(default_factory=dict)  # corpus rows: source, licence, sha256
+    modality: str = "ct"  # as the networks are told it ('MR-T1c' gives the UNet MAISI's mri_t1 class)
 
 
 def load_sources(train: dict[str, Any], config, *, data_dir: Path | None = None, corpus_dir: Path | None = None,
@@ -63,7 +64,7 @@ def on_model_grid(image: Volume, config, *, modality: str, tumor: Volume | None 
     if mask_tensor is not None:
         dilated = F.max_pool3d(mask_tensor, 2 * margin_vox + 1, 1, margin_vox)[0, 0, :x, :y, :z].numpy() > 0
         allowed &= ~dilated
-    return TrainingVolume(name, array, allowed, grid.spacing_mm, provenance or {})
+    return TrainingVolume(name, array, allowed, grid.spacing_mm, provenance or {}, modality)
 
 
 def _volume(source: dict[str, Any], config, data_dir: Path | None) -> TrainingVolume:

@@ -44,7 +44,7 @@ def validate(backbone, rows: list, *, modality: str) -> dict:
             if problem:
                 cases.append({"case_id": row.case_id, "left_out": problem})
                 continue
-            figures = reconstruction_error(backbone, image, modality=modality)
+            figures = reconstruction_error(backbone, image, modality=row.modality or modality)  # MR: its sequence
             cases.append({"case_id": row.case_id, "mae": round(figures["mae"], 2),
                           "body_voxels": figures["body_voxels"]})
     maes = [c["mae"] for c in cases if np.isfinite(c.get("mae", np.nan))]

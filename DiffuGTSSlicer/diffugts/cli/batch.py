@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", required=True, metavar="DIR|CSV", help="folder of images, or a CSV of cases")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per case)")
     parser.add_argument("--weights", metavar="DIR", help="folder with the backbone's weight files (no download)")
-    parser.add_argument("--modality", help="modality of every case, unless its CSV row says (CT, MR)")
+    parser.add_argument("--modality", help="modality of every case, unless its CSV row says (CT, MR, MR-T1c, "
+                        "MR-FLAIR, ...)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto (default): every visible CUDA GPU, one worker process each; else the CPU")
     parser.add_argument("--workers", type=positive_int, default=1,

@@ -14,7 +14,9 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
     """IMAGE, --out, --weights, --modality and --device, as every model-running command takes them."""
     parser.add_argument("image", metavar="IMAGE", help="CT/MR image (NIfTI, NRRD, MHA, DICOM folder)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--modality", help="override the guessed modality (CT, MR)")
+    parser.add_argument("--modality", help="the image's modality, instead of the guess: CT, MR, or an MR sequence "
+                                           "(MR-T1, MR-T1c, MR-T2, MR-FLAIR, MR-PD, MR-DWI, MR-ADC; 't1c' and 'flair' "
+                                           "work too)")
     add_weights_device_options(parser)
 
 

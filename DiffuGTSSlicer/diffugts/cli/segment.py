@@ -61,7 +61,9 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--threads, --backbone, --heads, --refine (with add_image_options' --weights and --device)."""
     parser.add_argument("--threads", type=positive_int, help="CPU threads for the networks (default: torch's choice)")
-    parser.add_argument("--backbone", default="demo-ct", help="backbone name or config .json (default demo-ct)")
+    parser.add_argument("--backbone", default="auto",
+                        help="backbone name or config .json (default auto: demo-ct for CT images, demo-mr for MR, "
+                             "from the modality; see --modality)")
     parser.add_argument("--heads", metavar="FILE", help="attention heads (default: the bundled ones)")
     parser.add_argument("--refine", metavar="FILE", help="refinement head (default: the bundled one)")
 
@@ -83,12 +85,20 @@ def model_spec(args: argparse.Namespace, device: str | None = None):
 
 
 def load_segmenter(args: argparse.Namespace):
-    """The Segmenter the model options name, with --threads applied."""
+    """The Segmenter the model options name (for --backbone auto, one per modality, loaded on first use and said
+    on stderr), with --threads applied."""
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return model_spec(args).load()
+    return model_spec(args).load(on_choice=warn_choice)
+
+
+def warn_choice(message: str) -> None:
+    """The automatic model choice, said on stderr."""
+    import sys
+
+    print(f"diffugts: {message}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         return run_on_server(args)
     from ..progress import for_mode
     from ..segment import job
+    from ..segment.model_choice import AUTO, check_reads
     from ..segment.outputs import output_names
 
     request = request_from(args)
@@ -103,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
     prepared = job.prepare(args.image, request, args.organ_mask)  # checked before the models load
     for message in prepared.image.warnings:
         warn(message)
-    result, written = job.run(load_segmenter(args), prepared, out, progress=for_mode(args.progress))
+    if args.backbone != AUTO:  # a backbone that cannot read the image is refused before it loads
+        check_reads(args.backbone, prepared.modality, prepared.image)
+    segmenter = load_segmenter(args)
+    if hasattr(segmenter, "segmenter_for"):  # --backbone auto: the modality's models, refused before any work
+        segmenter.segmenter_for(prepared.modality)
+    result, written = job.run(segmenter, prepared, out, progress=for_mode(args.progress))
     for message in result.warnings:
         if message not in prepared.image.warnings:
             warn(message)
@@ -133,7 +149,7 @@ def run_on_server(args: argparse.Namespace) -> int:
     from ..progress import for_mode
     from ..segment.outputs import output_names
 
-    if args.weights or args.heads or args.refine or args.backbone != "demo-ct":
+    if args.weights or args.heads or args.refine or args.backbone != "auto":
         raise DiffuGTSError("--backbone, --weights, --heads and --refine choose local models; with --server the "
                             "server's models are used", hint="Drop them, or start the server with them.")
     request = request_from(args)

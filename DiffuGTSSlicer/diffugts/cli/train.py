@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Resumable: it checkpoints into --out every few minutes, and the same command run again continues where "
         "it stopped. Writes training.json (with the validation figure) after every run, and autoencoder/unet "
         "safetensors into --out once both stages are done.")
-    backbone.add_argument("--config", metavar="FILE", help="training config (default: the bundled "
-                          "train_demo_ct_real.json, which trains on --corpus)")
+    backbone.add_argument("--config", metavar="FILE", help="training config, a file or a bundled one by name (default "
+                          "train_demo_ct_real.json, which trains on --corpus; train_demo_mr.json trains demo-mr)")
     backbone.add_argument("--data", metavar="DIR", help="folder the config's real volumes are relative to")
     backbone.add_argument("--corpus", metavar="DIR", help="training corpus ('diffugts data corpus --out DIR') for a "
                           "config with corpus sources: its train split trains, its validation split validates")
@@ -116,8 +116,11 @@ def run_backbone(args: argparse.Namespace) -> int:
     from ..progress import for_mode
 
     config = Path(args.config) if args.config else DEFAULT_TRAIN_CONFIG
+    if not config.is_file() and (DEFAULT_TRAIN_CONFIG.parent / config.name).is_file():  # a bundled one by name
+        config = DEFAULT_TRAIN_CONFIG.parent / config.name
     if not config.is_file():
-        raise DiffuGTSError("training config not found", path=config)
+        raise DiffuGTSError("training config not found", path=config,
+                            hint="Give a file, or a bundled config by name (train_demo_ct_real.json, train_demo_mr.json).")
     if args.data and not Path(args.data).is_dir():
         raise DiffuGTSError("--data folder not found", path=args.data)
     if args.corpus and not (Path(args.corpus) / "corpus.csv").is_file():

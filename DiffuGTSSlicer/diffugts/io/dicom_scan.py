@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .dicom_sequence import dicom_sequence
 
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # and its multi-frame kinds, .7.1 to .7.4
 NOT_VOLUMES = {  # image-like objects that are not slices of the patient's volume
@@ -37,6 +38,7 @@ class DicomFile:
     intercepts: np.ndarray
     thickness: float | None  # Slice Thickness (the k spacing of a single slice)
     problem: str = ""  # why these frames cannot make a volume ("has no Image Position"), if they cannot
+    sequence: tuple[str, str] | None = None  # an MR header's sequence and why (io.dicom_sequence)
 
     @property
     def frames(self) -> int:
@@ -65,6 +67,7 @@ class DicomStack:
     thickness: float | None
     multiframe: bool
     warnings: list[str] = field(default_factory=list)
+    sequence: tuple[str, str] | None = None  # an MR series' sequence and why (io.dicom_sequence)
 
 
 def scan_folder(folder: Path) -> DicomStack:
@@ -131,7 +134,8 @@ def _file_info(path: Path, ds) -> DicomFile:
     return DicomFile(path, str(ds.SeriesInstanceUID), ds.get("Modality"), int(ds.Rows), int(ds.Columns),
                      int(ds.get("SamplesPerPixel", 1)), int(ds.get("BitsAllocated", 16)), orientation,
                      None if spacing is None else (float(spacing[1]), float(spacing[0])), positions, slopes,
-                     intercepts, _thickness(ds, shared), problem)
+                     intercepts, _thickness(ds, shared), problem,
+                     dicom_sequence(ds) if str(ds.get("Modality", "")).upper() == "MR" else None)
 
 
 def _enhanced_geometry(ds, shared, per_frame, frames):
@@ -220,7 +224,7 @@ def _stack(folder: Path, files: list[DicomFile]) -> DicomStack:
                       first.samples, first.bits, row / np.linalg.norm(row), column / np.linalg.norm(column),
                       first.spacing, np.concatenate([f.positions for f in files]),
                       np.concatenate([f.slopes for f in files]), np.concatenate([f.intercepts for f in files]),
-                      first.thickness, first.frames > 1)
+                      first.thickness, first.frames > 1, sequence=first.sequence)
 
 
 def _left_out(folder: Path, chosen: tuple, candidates: dict, unreadable: list[str], skipped: list[str]) -> list[str]:

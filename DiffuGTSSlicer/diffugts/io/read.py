@@ -50,17 +50,17 @@ def _read(path: Path, channel: int | None, name_hint: bool) -> tuple[Volume, lis
     if path.is_dir():
         if channel is not None:
             raise InputError("a DICOM series folder has no channels", path=path)
-        image, files, dicom_modality, warnings, series_uid = _read_dicom_folder(path)
+        image, files, (dicom_modality, dicom_sequence), warnings, series_uid = _read_dicom_folder(path)
     else:
         _check_suffix(path)
         image = _read_file(path, channel)
-        files, dicom_modality, warnings, series_uid = [path], None, [], None
+        files, dicom_modality, dicom_sequence, warnings, series_uid = [path], None, None, [], None
     volume = _to_volume(image, path, channel or 0)
     volume.warnings.extend(warnings)
     if series_uid is not None:  # the DICOM SEG export references this series (and says when it cannot)
         volume.metadata["dicom_series_uid"] = series_uid
     modality, reason = guess_modality(volume.array, path=str(path) if name_hint else None,
-                                      dicom_modality=dicom_modality)
+                                      dicom_modality=dicom_modality, dicom_sequence=dicom_sequence)
     volume.modality = modality
     volume.metadata["modality_reason"] = reason
     return volume, files
@@ -151,11 +151,13 @@ def _read_file(path: Path, channel: int | None) -> sitk.Image:
         ) from None
 
 
-def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], str | None, list[str], str]:
-    """A DICOM folder's volume (see io.dicom_read), checked against the memory budget before its voxels are read."""
+def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, list[Path], tuple, list[str], str]:
+    """A DICOM folder's volume (see io.dicom_read), checked against the memory budget before its voxels are read;
+    the header's (modality, MR sequence and why) come third."""
     series = find_dicom_series(folder)
     _check_header(folder, 3, series.size, series.stack.samples, series.pixel_id, None)
-    return series.read(), series.files, series.stack.modality, series.warnings, series.stack.series_uid
+    return (series.read(), series.files, (series.stack.modality, series.stack.sequence), series.warnings,
+            series.stack.series_uid)
 
 
 def _check_nifti_length(path: Path, size: tuple[int, ...], pixel_id: int) -> None:

@@ -20,6 +20,7 @@ from .settings import PRESETS, SegmentSettings
 
 if TYPE_CHECKING:
     from ..io import Volume
+    from .model_choice import ModalityChoice
 
 MAX_PROMPTS = 16
 MAX_PROMPT_CHARS = 200
@@ -35,7 +36,7 @@ class SegmentRequest:
     seed: int = 0
     roi: str | None = None  # 'i0:i1,j0:j1,k0:k1' voxel indices of the input grid
     min_component_mm3: float | None = None  # None: the settings' default
-    modality: str | None = None  # None: guessed from the image
+    modality: str | None = None  # 'CT', 'MR', 'MR-T1c', ... (spellings like 't1c' are normalized); None: guessed
     dicom_seg: str | None = None  # a DICOM SEG: 'binary', 'fractional' or 'none'; None: binary for DICOM inputs
     outputs: tuple[str, ...] | None = None  # the kinds of file to write (segment/outputs.py); None: the use's default
 
@@ -65,6 +66,12 @@ class SegmentRequest:
                                 hint=f"Use one of {', '.join(DICOM_SEG_MODES)}.")
         if self.outputs is not None:
             object.__setattr__(self, "outputs", parse_outputs(self.outputs))
+        if self.modality is not None:
+            from ..io.sequence import normalize_modality
+
+            if not isinstance(self.modality, str):
+                raise DiffuGTSError(f"the modality must be a text such as 'CT' or 'MR-T1c', not {self.modality!r}")
+            object.__setattr__(self, "modality", normalize_modality(self.modality) if self.modality.strip() else None)
 
     @property
     def settings(self) -> SegmentSettings:
@@ -110,16 +117,20 @@ class SegmentRequest:
 class ModelSpec:
     """Which models to load, and on which device (plain data: it travels to batch worker processes and Ray actors)."""
 
-    backbone: str = "demo-ct"
+    backbone: str = "auto"  # 'auto': demo-ct for CT images, demo-mr for MR (segment.model_choice)
     weights: str | None = None
     heads: str | None = None
     refine: str | None = None
     device: str = "cpu"
 
-    def load(self):
-        """The Segmenter with these models (the bundled heads unless files are named)."""
+    def load(self, on_choice=None):
+        """The Segmenter with these models (the bundled heads unless files are named); for 'auto', a ModelChooser
+        that loads each modality's backbone on first use (``on_choice`` hears which)."""
+        from .model_choice import AUTO, ModelChooser
         from .pipeline import Segmenter
 
+        if self.backbone == AUTO:
+            return ModelChooser(self, on_choice)
         return Segmenter.from_pretrained(self.backbone, weights=self.weights, heads=self.heads, refine=self.refine,
                                          device=self.device)
 
@@ -136,6 +147,7 @@ class PreparedJob:
     image_path: Path
     organ_mask: Volume | None = None
     roi: Box | None = None
+    modality: ModalityChoice | None = None  # what the image is segmented as, and why (None: its guess)
 
 
 def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None, *,
@@ -145,6 +157,7 @@ def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | P
     file's volume when it was read already (a server's next job on the same upload)."""
     from ..io import read_volume
     from ..io.dicom_seg import check_dicom_seg
+    from .model_choice import resolve_modality
     from .pipeline import check_organ_grid
 
     image = read_volume(image_path, name_hint=name_hint) if image is None else image
@@ -152,7 +165,8 @@ def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | P
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None
     check_organ_grid(organ, image)
-    return PreparedJob(request, image, Path(image_path), organ, roi)
+    return PreparedJob(request, image, Path(image_path), organ, roi,
+                       resolve_modality(request.modality, image, request.prompts))
 
 
 def run(segmenter, job: PreparedJob, out: str | Path, progress: ProgressCallback = silent, *, use: str = "segment"):
@@ -166,12 +180,16 @@ def run_deferred(segmenter, job: PreparedJob, out: str | Path, progress: Progres
                  use: str = "segment", later: tuple[str, ...] = ()):
     """:func:`run`, but the files of the kinds in ``later`` are not written yet (report.json names them);
     returns (Result, name -> path, name -> function writing each file left)."""
+    from .model_choice import resolve_modality
     from .write import write_outputs
 
     request = job.request
-    result = segmenter(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
-                       modality=request.modality, roi=job.roi, progress=progress)
+    choice = job.modality or resolve_modality(request.modality, job.image, request.prompts)
+    chosen = getattr(segmenter, "segmenter_for", None)  # a ModelChooser picks the backbone for the modality
+    model = chosen(choice) if chosen else segmenter
+    result = model(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
+                   modality=choice.modality, roi=job.roi, progress=progress)
     written, deferred = write_outputs(result, job.image, out, image_path=job.image_path,
                                       outputs=request.outputs_or(use), later=later,
-                                      dicom_seg=request.dicom_seg)
+                                      dicom_seg=request.dicom_seg, modality=choice.to_json())
     return result, written, deferred

@@ -88,11 +88,12 @@ def output_writers(result: Result, image: Volume, out: Path, outputs: Collection
 
 def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path: str | Path | None = None,
                   outputs: Collection[str] = KINDS, later: Collection[str] = (), suffix: str = ".nii.gz",
-                  level: int = GZIP_LEVEL, dicom_seg: str | None = None
+                  level: int = GZIP_LEVEL, dicom_seg: str | None = None, modality: dict | None = None
                   ) -> tuple[dict[str, Path], dict[str, Writer]]:
     """Write the ``outputs`` kinds of ``result`` into ``out`` except those of the kinds in ``later``, then
     report.json (which names them all); returns (name -> path written, name -> writer of each file left for
-    later). Files are written in parallel, one thread per CPU."""
+    later). Files are written in parallel, one thread per CPU. ``modality``: what the image was segmented as
+    (model_choice.ModalityChoice.to_json()); None: the image's guess."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     writers = output_writers(result, image, out, outputs, suffix=suffix, level=level, dicom_seg=dicom_seg)
@@ -104,7 +105,8 @@ def write_outputs(result: Result, image: Volume, out: str | Path, *, image_path:
     written = dict(zip(now, paths))
     files = output_files(len(result.findings), tuple(outputs), suffix)
     files.update({"dicom_seg": DICOM_SEG_FILE} if "dicom_seg" in writers else {})
-    report = build_report(result, image, image_path, describe_all([f.prompt.text for f in result.findings]), files)
+    report = build_report(result, image, image_path, describe_all([f.prompt.text for f in result.findings]), files,
+                          modality)
     report["timings_s"]["write"] = round(time.perf_counter() - start, 3)  # the files before report.json
     with atomic_output(out / files["report"]) as temp:
         temp.write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -120,9 +122,13 @@ def write_result(result: Result, image: Volume, out: str | Path, *, image_path: 
     return written
 
 
-def build_report(result: Result, image: Volume, image_path, descriptions, files: dict[str, str]) -> dict:
+def build_report(result: Result, image: Volume, image_path, descriptions, files: dict[str, str],
+                 modality: dict | None = None) -> dict:
     """report.json: what was asked, what was found, with which models, how long it took, what to watch;
-    ``files``: output name -> file name of every output of the run."""
+    ``files``: output name -> file name of every output of the run; ``modality``: what the image was segmented
+    as (modality, sequence, source, given), default its guess."""
+    used = modality or {"modality": image.modality, "sequence": None,
+                        "source": image.metadata.get("modality_reason", ""), "given": False}
     import monai
     import torch
 
@@ -143,7 +149,8 @@ def build_report(result: Result, image: Volume, image_path, descriptions, files:
         "image": str(Path(image_path).resolve()) if image_path else image.source,
         "grid": {"size": list(grid.size), "spacing_mm": list(grid.spacing), "origin_lps_mm": list(grid.origin),
                  "direction_lps": list(grid.direction)},
-        "modality": image.modality,
+        "modality": used["modality"],
+        "modality_choice": {**used, "guessed": image.modality},
         "prompts": prompts,
         "settings": {"seeds": list(result.settings.seeds), "steps": result.settings.steps,
                      "min_component_mm3": result.settings.min_component_mm3,
