@@ -179,3 +179,65 @@ def test_an_organ_restricts_a_prompt_in_place_on_the_warm_engine(tmp_path, monke
         assert (logic.server.starts, logic.uploaded, len(logic.jobs)) == (1, 2, 3)
     finally:
         logic.close()
+
+
+def engine_takes_clicks() -> bool:
+    from dataclasses import fields
+
+    from diffugts.segment.job import SegmentRequest
+
+    return "points" in {item.name for item in fields(SegmentRequest)}
+
+
+def world_point(volume, kji) -> vtk.vtkVector3d:
+    """The scene (RAS) position of voxel [k, j, i] of ``volume`` (under no transform)."""
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    ras = matrix.MultiplyPoint([float(kji[2]), float(kji[1]), float(kji[0]), 1.0])
+    return vtk.vtkVector3d(*ras[:3])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not engine_takes_clicks(), reason="the engine's job has no points yet (issue 18, items 1-2)")
+def test_points_placed_in_the_scene_correct_the_segment_from_a_real_local_engine(tmp_path, monkeypatch, scene):
+    monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
+    volume, tumor, _, organ_node, organ_id = kidney_phantom(scene, tmp_path)
+    logic = ServerLogic(LocalServer(python=launcher(tmp_path)))
+    outcomes: list = []
+    for signal in (logic.finished, logic.updated, logic.failed):
+        signal.connect(lambda *args: outcomes.append(args))
+
+    def tumor_found() -> np.ndarray:
+        logic.wait(timeout=600)
+        assert outcomes[-1] == (results, 0), outcomes[-1]
+        return segment_mask(results.segmentation_node, segment_id, volume)[tumor]
+
+    try:
+        parameters = Parameters(prompts=["kidney tumor"], quality="fast", device="cpu")
+        logic.start(volume, parameters)
+        logic.wait(timeout=600)
+        ((results,),) = outcomes
+        assert isinstance(results, LoadedResults), results
+        segment_id = results.rows[0].segment_id
+        before = segment_mask(results.segmentation_node, segment_id, volume)[tumor]
+        chosen = [None, ""]
+        session = ClickSession(logic, organ=lambda: tuple(chosen))
+        session.set_results(results, volume, parameters)
+        center = np.argwhere(tumor).mean(axis=0).round().astype(int)
+        assert tumor[tuple(center)]
+
+        session.node("positive").AddControlPoint(world_point(volume, center))  # a click on the missed tumor
+        after = tumor_found()
+        assert after.sum() > before.sum() and after.mean() > 0.3 and results.rows[0].found
+
+        session.clear()
+        chosen[:] = organ_node, organ_id  # searched in the kidney, the tumor is found without a click
+        session.changed(0)
+        in_organ = tumor_found()
+        assert in_organ.mean() > 0.3
+        session.node("negative").AddControlPoint(world_point(volume, center))  # "this is not it"
+        assert tumor_found().sum() < 0.1 * in_organ.sum()
+        assert results.segmentation_node.GetSegmentation().GetNumberOfSegments() == 1
+        assert (logic.server.starts, logic.uploaded, len(logic.jobs)) == (1, 2, 4)  # clicks skip the upload
+    finally:
+        logic.close()
