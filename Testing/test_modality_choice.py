@@ -175,3 +175,60 @@ def test_segment_picks_the_backbone_from_the_modality_and_records_it(tmp_path):
     assert report["modality"] == "CT" and report["models"]["backbone"] == "demo-ct"
     assert report["modality_choice"] == {"modality": "CT", "sequence": None, "source": "given with --modality",
                                          "given": True, "guessed": "MR"}
+
+
+def _demo_mr_models(folder):
+    """demo-mr files as a training run leaves them: random backbone weights, and the demo heads' weights in heads
+    files made for demo-mr (same networks, so the same shapes)."""
+    from dataclasses import replace
+
+    from diffugts.attention.checkpoint import bundled_heads_path, load_heads, save_heads
+    from diffugts.attention.heads import AttentionHeads
+    from diffugts.backbone import build_backbone
+    from diffugts.backbone.checkpoint import save_safetensors
+    from diffugts.segment.checkpoint import bundled_refine_path, load_refine, save_refine
+    from diffugts.segment.refine import RefineHead
+
+    backbone = build_backbone("demo-mr", random_init=True)
+    save_safetensors(backbone.autoencoder, folder / "weights" / "autoencoder.safetensors", {"scale_factor": "1.0"})
+    save_safetensors(backbone.unet, folder / "weights" / "unet.safetensors", {"scale_factor": "1.0"})
+    heads, facts = load_heads(bundled_heads_path("demo-ct"))
+    mr_heads = AttentionHeads(replace(heads.config, backbone="demo-mr"))
+    mr_heads.load_state_dict(heads.state_dict())
+    save_heads(mr_heads, folder / "heads.safetensors", extra=facts)
+    refine, _ = load_refine(bundled_refine_path("demo-ct"))
+    mr_refine = RefineHead(replace(refine.config, backbone="demo-mr"))
+    mr_refine.load_state_dict(refine.state_dict())
+    save_refine(mr_refine, folder / "refine.safetensors")
+    return ModelSpec(weights=str(folder / "weights"), heads=str(folder / "heads.safetensors"),
+                     refine=str(folder / "refine.safetensors"))
+
+
+def test_an_mr_goes_to_demo_mr_once_its_models_exist(tmp_path, monkeypatch):
+    """The whole job on a brain MR whose name says nothing: the histogram says MR, the prompt says FLAIR, the
+    automatic choice runs demo-mr (no flag), and report.json records all three."""
+    from diffugts.data.phantom import make_phantom
+    from diffugts.segment import job
+
+    monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
+    spec = _demo_mr_models(tmp_path)
+    path = write_volume(make_phantom("brain glioma", "MR-FLAIR", 32, seed=1).image, tmp_path / "case.nii.gz")
+    told: list[str] = []
+    chooser = spec.load(on_choice=told.append)
+    prepared = job.prepare(path, SegmentRequest(("FLAIR hyperintense brain glioma",), quality="fast"))
+    assert prepared.image.modality == "MR" and prepared.modality.modality == "MR-FLAIR"
+    result, written = job.run(chooser, prepared, tmp_path / "out")
+    report = json.loads(written["report"].read_text())
+    assert report["models"]["backbone"] == "demo-mr" and report["modality"] == "MR-FLAIR"
+    assert report["modality_choice"]["sequence"] == "FLAIR" and not report["modality_choice"]["given"]
+    assert "Hounsfield" in report["modality_choice"]["source"] and "prompt" in report["modality_choice"]["source"]
+    assert told == [f"MR-FLAIR ({report['modality_choice']['source']}): segmenting with backbone demo-mr "
+                    "(--backbone to choose another, --modality if the modality is wrong)"]
+    assert result.findings[0].probability.array.shape == prepared.image.array.shape
+
+
+def test_heads_train_on_the_backbones_modality():
+    from diffugts.cli.train import backbone_modality
+
+    assert backbone_modality("demo-mr") == "MR-T1c" and backbone_modality("demo-ct") == "CT"
+    assert backbone_modality("maisi-rflow-v2-mr") == "MR-T1c" and backbone_modality("maisi") == "CT"

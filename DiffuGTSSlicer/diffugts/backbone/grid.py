@@ -73,7 +73,8 @@ def modality_hint(config: BackboneConfig, modality: str, reason: str | None = No
     if other:
         text += f" For {family.upper()} use --backbone {other['backbone']} (weights package {other['package']})."
     guessed = f" The image was taken for {modality} ({reason})." if reason else ""
-    return text + guessed + f" If it is a {'MR' if family == 'ct' else 'CT'}, pass --modality {'MR' if family == 'ct' else 'CT'}."
+    other_family = "MR" if family == "ct" else "CT"
+    return text + guessed + f" If it is a {other_family}, pass --modality {other_family}."
 
 
 def to_model_grid(volume: Volume, config: BackboneConfig, *, modality: str | None = None,

@@ -111,6 +111,14 @@ def _no_target(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def backbone_modality(backbone: str) -> str:
+    """The modality heads for ``backbone`` train on: T1c (the brain tumor protocol's sequence, which every seen
+    MR category has) for a backbone that models MR only (demo-mr), else CT."""
+    from ..backbone import get_config
+
+    return "MR-T1c" if [m.lower() for m in get_config(backbone).modalities] == ["mr"] else "CT"
+
+
 def run_backbone(args: argparse.Namespace) -> int:
     from ..backbone.train import DEFAULT_TRAIN_CONFIG, train_backbone
     from ..progress import for_mode
@@ -120,7 +128,7 @@ def run_backbone(args: argparse.Namespace) -> int:
         config = DEFAULT_TRAIN_CONFIG.parent / config.name
     if not config.is_file():
         raise DiffuGTSError("training config not found", path=config,
-                            hint="Give a file, or a bundled config by name (train_demo_ct_real.json, train_demo_mr.json).")
+                            hint="Give a file, or a bundled one by name (train_demo_ct_real.json, train_demo_mr.json).")
     if args.data and not Path(args.data).is_dir():
         raise DiffuGTSError("--data folder not found", path=args.data)
     if args.corpus and not (Path(args.corpus) / "corpus.csv").is_file():
@@ -145,7 +153,8 @@ def run_attention(args: argparse.Namespace) -> int:
 
     config = AttentionTrainingConfig(split=args.split, backbone=args.backbone, text_encoder=args.text_encoder,
                                      steps=args.steps, cases_per_category=args.cases_per_category, size=args.size,
-                                     seed=args.seed, real_data=args.real_data)
+                                     seed=args.seed, real_data=args.real_data,
+                                     modality=backbone_modality(args.backbone))
     backbone = build_backbone(args.backbone, weights=args.weights)
     text_encoder = CachedTextEncoder(build_text_encoder(args.text_encoder), cache_dir() / "text")
     _, report = train_attention(backbone, text_encoder, config, args.out, progress=for_mode(args.progress))
@@ -160,7 +169,8 @@ def run_refine(args: argparse.Namespace) -> int:
     from ..segment.refine import RefineConfig, RefineHead
     from ..segment.train import FINAL_NAME, train_refine
 
-    config = RefineTrainingConfig(split=args.split, backbone=args.backbone, steps=args.steps,
+    config = RefineTrainingConfig(split=args.split, backbone=args.backbone, modality=backbone_modality(args.backbone),
+                                  steps=args.steps,
                                   cases_per_category=args.cases_per_category, healthy_cases=max(0, args.healthy_cases),
                                   size=args.size, seed=args.seed, data=args.data,
                                   exclude_atlas_patients=list(args.exclude_atlas_patient))
@@ -190,7 +200,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise DiffuGTSError("--out is the head being calibrated", path=out, hint="Write the calibrated copy elsewhere.")
     segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads, refine=args.refine)
     segmenter.exclude_atlas_patients = tuple(args.exclude_atlas_patient)
-    config = RefineTrainingConfig(split=args.split, backbone=args.backbone)
+    config = RefineTrainingConfig(split=args.split, backbone=args.backbone, modality=backbone_modality(args.backbone))
     categories = seen_categories(config, segmenter.backbone, phantoms=False)
     cases = select_real_cases(read_dataset(args.data), categories, config.modality)
     if not cases:

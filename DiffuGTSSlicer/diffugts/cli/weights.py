@@ -44,7 +44,9 @@ def _list(manifest, as_json: bool) -> int:
         if config.weights.get("bundled"):
             folder = registry.BUNDLED_DIR / config.weights["bundled"]
             files = [folder / config.weights[k] for k in ("autoencoder", "unet")]
-            bundled.append({"name": name, "state": "bundled" if all(f.is_file() for f in files) else "missing",
+            state = ("bundled" if all(f.is_file() for f in files) else "missing" if folder.is_dir()
+                     else "not shipped yet")  # demo-mr until its trained weights are added
+            bundled.append({"name": name, "state": state,
                             "folder": str(folder), "size_on_disk": sum(f.stat().st_size for f in files if f.is_file()),
                             "licence": "Apache-2.0 (this project); research demo, not for clinical use"})
     if as_json:

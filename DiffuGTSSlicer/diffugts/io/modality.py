@@ -51,7 +51,8 @@ def hu_evidence(array: np.ndarray) -> tuple[str | None, str]:
     negative = float(np.mean(values < -5.0))
     if negative < 0.005:
         return "MR", f"no Hounsfield-unit pattern: intensities {p01:g}..{p999:g}, no air, lung or fat values"
-    return None, f"intensities {p01:g}..{p999:g} (median {p50:g}) fit neither Hounsfield units nor an MR magnitude image"
+    return None, (f"intensities {p01:g}..{p999:g} (median {p50:g}) fit neither Hounsfield units nor an MR "
+                  "magnitude image")
 
 
 def guess_modality(array: np.ndarray, *, path: str | None = None, dicom_modality: str | None = None,

@@ -62,7 +62,7 @@ def modality_in_name(name: str) -> str | None:
 
 
 def normalize_modality(text: str) -> str:
-    """The engine's spelling of a user's modality ('mr-t1c', 'T1ce', 'MRI', 'flair' -> 'MR-T1c', ..., 'MR', 'MR-FLAIR')."""
+    """The engine's spelling of a user's modality ('T1ce' -> 'MR-T1c', 'MRI' -> 'MR', 'flair' -> 'MR-FLAIR')."""
     raw = str(text).strip()
     key = raw.lower()
     if key in _ALIASES:
