@@ -62,6 +62,8 @@ def test_two_prompts_start_the_engine_once_and_send_the_volume_once(tmp_path, mo
     scene = slicer.vtkMRMLScene()
     volume, array = phantom_volume(scene)
     logic = ServerLogic(LocalServer(python=launcher(tmp_path)))
+    log: list[str] = []
+    logic.log.connect(log.append)
     try:
         first = run(logic, volume, "kidney tumor")
         second = run(logic, volume, "renal mass")
@@ -74,6 +76,8 @@ def test_two_prompts_start_the_engine_once_and_send_the_volume_once(tmp_path, mo
         process = psutil.Process(server.runner.pid)
         command_line = " ".join(part for p in [process, *process.children(recursive=True)] for part in p.cmdline())
         assert "serve" in command_line and server.token not in command_line
+        assert any("serving on http://127.0.0.1:" in line for line in log)  # the engine's own lines reach the log
+        assert not any(server.token in line for line in log)
         for loaded in (first, second):
             mask = segment_mask(loaded.segmentation_node, loaded.rows[0].segment_id, volume)
             assert mask.shape == array.shape
