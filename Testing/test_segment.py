@@ -345,3 +345,17 @@ def test_label_map_gives_overlaps_to_the_more_probable_prompt_and_keeps_filled_h
         replace(second, mask=second.mask.like(masks[1]), probability=second.probability.like(probabilities[1]))])
     labels = label_map(result)
     assert labels.flat[:5].tolist() == [1, 2, 2, 1, 0]
+
+
+def test_a_tumor_its_organ_prior_misses_is_no_training_example(segmenter, monkeypatch):
+    """As a target, a tumor outside its prompt's search region would be cut to nothing: it would teach the head
+    that tumors are background."""
+    from diffugts.data.phantom import Phantom
+    from diffugts.segment.train import prepare_examples
+    from diffugts.segment.training_config import RefineTrainingConfig
+
+    config = RefineTrainingConfig(categories=["kidney tumor"], cases_per_category=1, healthy_cases=0, size=32)
+    found = prepare_examples(segmenter, config)
+    assert len(found) == 1 and found[0].target.any()
+    monkeypatch.setattr(Phantom, "organ_mask", lambda phantom, organ: phantom.organs.like(0 * phantom.organs.array))
+    assert prepare_examples(segmenter, config) == []

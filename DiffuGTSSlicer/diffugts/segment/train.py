@@ -38,6 +38,7 @@ from .training_config import RefineTrainingConfig
 FINAL_NAME = "refine_head.safetensors"
 BOX_MARGIN = 4
 MIN_BOX = 32
+MIN_TUMOR_IN_REGION = 0.5  # a tumor less inside its prompt's search region than this is no example
 
 
 @dataclass
@@ -140,6 +141,8 @@ def scan_examples(segmenter: Segmenter, config: RefineTrainingConfig, categories
         prompt = parse_prompt(text, config.modality)
         organ = prompt_organ(prompt)
         context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
+        if float((target * context.region).sum()) < MIN_TUMOR_IN_REGION * float(target.sum()):
+            continue  # the prior missed the tumor's organ: as a target it would teach the head to miss tumors
         attention = segmenter.attention(state.encoded, prompt, context)
         samples = segmenter.pseudo_healthy(("train", index, text), state, [attention], settings)
         box = region_box(context.region, state.encoded.grid.resized)
