@@ -163,10 +163,13 @@ def test_segment_picks_the_backbone_from_the_modality_and_records_it(tmp_path):
 
     ct = tmp_path / "abdomen_mr.nii.gz"  # a CT whose name says MR: the user overrides the guess
     write_volume(make_phantom("kidney tumor", "CT", (32, 32, 24), seed=0).image, ct)
-    refused = _cli(str(ct), "--prompt", "kidney tumor", "--out", str(tmp_path / "a"), "--fast", home=tmp_path)
-    assert refused.returncode != 0 and "Traceback" not in refused.stderr
-    assert "was taken for MR (file name 'abdomen_mr.nii.gz')" in refused.stderr
-    assert "If it is a CT, pass --modality CT" in refused.stderr
+    from diffugts.segment import job
+
+    prepared = job.prepare(ct, SegmentRequest(("kidney tumor",), quality="fast"))  # as the command does
+    with pytest.raises(DiffuGTSError) as refused:
+        ModelSpec().load().segmenter_for(prepared.modality)
+    assert "was taken for MR (file name 'abdomen_mr.nii.gz')" in str(refused.value)
+    assert "If it is a CT, pass --modality CT" in str(refused.value)
     done = _cli(str(ct), "--prompt", "kidney tumor", "--out", str(tmp_path / "b"), "--fast", "--modality", "ct",
                 "--outputs", "labels", home=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -232,3 +235,21 @@ def test_heads_train_on_the_backbones_modality():
 
     assert backbone_modality("demo-mr") == "MR-T1c" and backbone_modality("demo-ct") == "CT"
     assert backbone_modality("maisi-rflow-v2-mr") == "MR-T1c" and backbone_modality("maisi") == "CT"
+
+
+def test_a_batch_case_of_mr_fails_alone_in_words(tmp_path, monkeypatch):
+    """One chooser serves a whole batch: an MR case (no MR model shipped) and a case whose CSV row names an unknown
+    modality fail with their messages, nothing loaded for them, and the batch goes on (the CT path: above)."""
+    from diffugts.batch.cases import BatchCase
+    from diffugts.batch.worker import segment_case
+    from diffugts.data.phantom import make_phantom
+
+    monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
+    mr = write_volume(make_phantom("brain glioma", "MR-T1c", 32, seed=0).image, tmp_path / "scan.nii.gz")
+    chooser = ModelSpec().load()
+    request = {"prompts": ["brain tumor"], "quality": "fast", "outputs": ["labels"]}
+    failed = segment_case(chooser, BatchCase("mr", str(mr)), request, tmp_path / "out")
+    bad = segment_case(chooser, BatchCase("bad", str(mr), modality="PET"), request, tmp_path / "out")
+    assert failed.status == "failed" and "was taken for MR" in failed.error and "ships yet" in failed.error
+    assert bad.status == "failed" and bad.error.startswith("unknown modality 'PET'")
+    assert chooser.loaded == {} and not (tmp_path / "out" / "mr").exists()
