@@ -24,6 +24,7 @@ from diffugts.segment.job import ModelSpec, SegmentRequest
     ("brats_pat1_t1c.nii.gz", "MR-T1c"), ("sub-01_ce-gd_T1w.nii.gz", "MR-T1c"), ("x_mr_t1ce.nii", "MR-T1c"),
     ("stroke_FLAIR.nii.gz", "MR-FLAIR"), ("case_t2w.nrrd", "MR-T2"), ("mni152_t1.nii.gz", "MR-T1"),
     ("knee_pd.mha", "MR-PD"), ("dwi_b1000.nii.gz", "MR-DWI"), ("brain_adc.nii.gz", "MR-ADC"),
+    ("BraTS-GLI-00000-000-t2f.nii.gz", "MR-FLAIR"), ("BraTS-GLI-00000-000-t1n.nii.gz", "MR-T1"),
     ("head_mri.nii.gz", "MR"), ("lung_ct.nii.gz", "CT"), ("scan.nii.gz", None), ("ct_t1.nii.gz", None),
 ])
 def test_file_names_say_the_modality_and_sequence(name, expected):

@@ -13,11 +13,11 @@ MAISI_CLASSES = {  # MAISI v2's modality class names (its modality_mapping.json)
     "CT": "ct", "MR": "mri", "MR-T1": "mri_t1", "MR-T1c": "mri_t1", "MR-T2": "mri_t2", "MR-FLAIR": "mri_flair",
     "MR-PD": "mri_pd", "MR-DWI": "mri_dwi", "MR-ADC": "mri_adc",
 }
-_T1 = re.compile(r"^(t1w?|t1[-_]?(weighted)?|mprage|spgr|bravo|t1pre)$")
+_T1 = re.compile(r"^(t1w?|t1n|t1[-_]?(weighted)?|mprage|spgr|bravo|t1pre)$")  # t1n: BraTS 2023's native T1
 _T1C = re.compile(r"^(t1c|t1ce|t1gd|t1post|t1wce|t1contrast|t1\+c|t1w?ce)$")
 _CONTRAST = {"c", "ce", "gd", "gad", "gado", "gadolinium", "post", "postcontrast", "contrast", "enhanced", "postgad"}
 _SEQUENCE_TOKENS = {
-    "MR-FLAIR": re.compile(r"^(t2)?flair$"),
+    "MR-FLAIR": re.compile(r"^((t2)?flair|t2f)$"),  # t2f: BraTS 2023's FLAIR
     "MR-T2": re.compile(r"^(t2w?|t2[-_]?weighted|t2star|t2\*|swi|haste|ssfse)$"),
     "MR-PD": re.compile(r"^(pdw?|pd[-_]?weighted)$"),
     "MR-DWI": re.compile(r"^(dwi|diffusion|trace|tracew|b1000)$"),
