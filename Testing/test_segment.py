@@ -359,3 +359,11 @@ def test_a_tumor_its_organ_prior_misses_is_no_training_example(segmenter, monkey
     assert len(found) == 1 and found[0].target.any()
     monkeypatch.setattr(Phantom, "organ_mask", lambda phantom, organ: phantom.organs.like(0 * phantom.organs.array))
     assert prepare_examples(segmenter, config) == []
+
+
+def test_the_refine_learning_rate_warms_up_peaks_and_decays_as_a_function_of_the_step():
+    from diffugts.training import one_cycle_lr
+
+    rates = [one_cycle_lr(step, 100, 2e-3) for step in range(100)]
+    assert rates[0] == pytest.approx(2e-4) and max(rates) == pytest.approx(2e-3) == rates[9]
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 1e-5

@@ -115,6 +115,17 @@ class ResumableRun:
         self._last_checkpoint = time.monotonic()
 
 
+def one_cycle_lr(step: int, steps: int, peak: float, warmup: float = 0.1) -> float:
+    """The learning rate of ``step`` (from 0) of ``steps``: linear warm-up to ``peak`` over the first ``warmup``
+    of the run, then cosine decay towards zero. A function of the step alone, so a resumed run follows it exactly."""
+    import math
+
+    rise = max(1, round(warmup * steps))
+    if step < rise:
+        return peak * (step + 1) / rise
+    return peak * 0.5 * (1.0 + math.cos(math.pi * (step - rise) / max(1, steps - rise)))
+
+
 def best_dice_threshold(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
     """(threshold, mean Dice) maximizing the mean Dice over (probability, boolean target) pairs."""
     dice, count = np.zeros(len(THRESHOLDS)), 0

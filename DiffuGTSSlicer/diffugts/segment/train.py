@@ -27,7 +27,7 @@ from ..io import Volume
 from ..organs.prior import OrganPrior, organ_priors, user_prior
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt
-from ..training import ResumableRun, best_dice_threshold, class_balanced_loss
+from ..training import ResumableRun, best_dice_threshold, class_balanced_loss, one_cycle_lr
 from .checkpoint import load_refine, save_refine
 from .organ_context import OrganContext, context_of, prompt_organ
 from .pipeline import Segmenter
@@ -232,6 +232,8 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
         example = examples[int(rng.integers(len(examples)))]
         inputs, target = _patch(example, config.patch, rng)
         flips = [d + 2 for d in range(3) if rng.random() < 0.5]  # mirror augmentation: no side is special
+        for group in optimizer.param_groups:
+            group["lr"] = one_cycle_lr(step, config.steps, config.learning_rate)
         loss = class_balanced_loss(head(inputs.flip(flips)), target.flip(flips))
         run.learn(head, optimizer, loss, step, losses, steps=config.steps, every=config.checkpoint_every)
         progress("train refine", (step + 1) / config.steps)
