@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report.json and quicklook.png, all on the input's exact grid. Research software, not for clinical use.")
     add_image_options(parser)
     add_request_options(parser)
+    add_click_options(parser)
     parser.add_argument("--organ-mask", metavar="FILE",
                         help="organ mask on the image grid (nonzero = organ, e.g. from TotalSegmentator): findings "
                              "are kept inside it")
@@ -58,6 +59,49 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
                              f"segment, {','.join(DEFAULTS['batch'])} for batch)")
 
 
+def add_click_options(parser: argparse.ArgumentParser) -> None:
+    """--point, --negative-point, --box, --lps: clicks that correct a prompt's result."""
+    where = "[PROMPT@]R,A,S"
+    parser.add_argument("--point", action="append", default=[], metavar=where,
+                        help="a positive click (patient mm, RAS as Slicer shows them; --lps for LPS): raises the "
+                             "finding there and keeps what it touches. With several prompts, name the prompt it "
+                             "corrects: --point 'kidney tumor@12.5,-40,30'. Repeat for more")
+    parser.add_argument("--negative-point", action="append", default=[], metavar=where,
+                        help="a negative click: removes what it touches and lowers the maps around it")
+    parser.add_argument("--box", action="append", default=[], metavar="[PROMPT@]R0,A0,S0,R1,A1,S1",
+                        help="two opposite corners (mm) of a box the prompt's finding must lie in (one per prompt)")
+    parser.add_argument("--lps", action="store_true",
+                        help="read --point, --negative-point and --box as LPS (DICOM's patient coordinates)")
+
+
+def clicks_from(args: argparse.Namespace) -> dict:
+    """The request's points, boxes and coordinates from the click options (none for a command without them)."""
+    if not hasattr(args, "point"):
+        return {}
+    points = [{**_click(text, 3, "--point"), "positive": True} for text in args.point]
+    points += [{**_click(text, 3, "--negative-point"), "positive": False} for text in args.negative_point]
+    boxes = []
+    for text in args.box:
+        click = _click(text, 6, "--box")
+        boxes.append({**click, "min": click["position"][:3], "max": click.pop("position")[3:]})
+    return {"points": points, "boxes": boxes, "coordinates": "LPS" if args.lps else "RAS"}
+
+
+def _click(text: str, count: int, option: str) -> dict:
+    """'[PROMPT@]x,y,z...' as {"prompt": ..., "position": [numbers]} (no "prompt" when none is named)."""
+    prompt, at, numbers = text.rpartition("@")
+    try:
+        values = [float(v) for v in numbers.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        example = "kidney tumor@12.5,-40,30" if count == 3 else "kidney tumor@0,-60,10,40,-20,50"
+        raise DiffuGTSError(f"{option} {text!r} is not {'' if count == 3 else 'two corners of '}{count} "
+                            "comma-separated numbers (mm), optionally after the prompt's text and '@'",
+                            hint=f"e.g. {option} '{example}' (RAS; add --lps for LPS coordinates).")
+    return {"prompt": prompt.strip(), "position": values} if at else {"position": values}
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--threads, --backbone, --heads, --refine (with add_image_options' --weights and --device)."""
     parser.add_argument("--threads", type=positive_int, help="CPU threads for the networks (default: torch's choice)")
@@ -74,7 +118,7 @@ def request_from(args: argparse.Namespace, modality: str | None = None):
 
     return SegmentRequest(tuple(args.prompt), quality=args.quality, seed=args.seed, roi=args.roi,
                           min_component_mm3=args.min_component, modality=modality or args.modality,
-                          outputs=args.outputs, dicom_seg=args.dicom_seg)
+                          outputs=args.outputs, dicom_seg=args.dicom_seg, **clicks_from(args))
 
 
 def model_spec(args: argparse.Namespace, device: str | None = None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"Segmenter": "pipeline", "Finding": "result", "Result": "result", "PRESETS": "settings",
-            "SegmentSettings": "settings"}
+            "SegmentSettings": "settings", "Point": "points", "ClickBox": "points"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -39,6 +39,9 @@ class SegmentRequest:
     modality: str | None = None  # 'CT', 'MR', 'MR-T1c', ... (spellings like 't1c' are normalized); None: guessed
     dicom_seg: str | None = None  # a DICOM SEG: 'binary', 'fractional' or 'none'; None: binary for DICOM inputs
     outputs: tuple[str, ...] | None = None  # the kinds of file to write (segment/outputs.py); None: the use's default
+    points: tuple = ()  # clicks: [{"prompt": ..., "position": [x, y, z], "positive": true}] or Points (RAS)
+    boxes: tuple = ()  # [{"prompt": ..., "min": [x, y, z], "max": [x, y, z]}] or ClickBoxes (RAS)
+    coordinates: str = "RAS"  # of the positions given as JSON: "RAS" (Slicer's world) or "LPS"; kept as RAS
 
     def __post_init__(self) -> None:
         prompts = (self.prompts,) if isinstance(self.prompts, str) else tuple(self.prompts)
@@ -66,6 +69,26 @@ class SegmentRequest:
                                 hint=f"Use one of {', '.join(DICOM_SEG_MODES)}.")
         if self.outputs is not None:
             object.__setattr__(self, "outputs", parse_outputs(self.outputs))
+        self._read_clicks()
+
+    def _read_clicks(self) -> None:
+        """Points and boxes as RAS Point and ClickBox objects, each tied to a prompt (checked now)."""
+        from .points import COORDINATES, ClickBox, Point, boxes_from_json, guidance_per_prompt, points_from_json
+
+        if self.coordinates not in COORDINATES:
+            raise DiffuGTSError(f"unknown coordinates {self.coordinates!r}",
+                                hint='Use "RAS" (Slicer\'s world, the default) or "LPS".')
+        for name in ("points", "boxes"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise DiffuGTSError(f"'{name}' must be a list of objects")
+        points = tuple(p for p in self.points if isinstance(p, Point))
+        points += points_from_json([p for p in self.points if not isinstance(p, Point)], self.coordinates)
+        boxes = tuple(b for b in self.boxes if isinstance(b, ClickBox))
+        boxes += boxes_from_json([b for b in self.boxes if not isinstance(b, ClickBox)], self.coordinates)
+        guidance_per_prompt(self.prompts, points, boxes)
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "coordinates", "RAS")
         if self.modality is not None:
             from ..io.sequence import normalize_modality
 
@@ -82,7 +105,13 @@ class SegmentRequest:
 
     def to_json(self) -> dict:
         """The request as JSON; ``outputs`` only when chosen (a request of an earlier version reads the same)."""
-        data = {**dataclasses.asdict(self), "prompts": list(self.prompts)}
+        from .points import boxes_to_json, points_to_json
+
+        data = {**dataclasses.asdict(self), "prompts": list(self.prompts), "points": points_to_json(self.points),
+                "boxes": boxes_to_json(self.boxes)}
+        for name in ("points", "boxes", "coordinates"):  # no clicks: read as before by a server of an earlier version
+            if name == "coordinates" or not data[name]:
+                del data[name]
         if self.dicom_seg is None:
             del data["dicom_seg"]  # a server of an earlier version reads the request as before
         if self.outputs is None:
@@ -152,7 +181,8 @@ class PreparedJob:
 
 def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | Path | None = None, *,
             name_hint: bool = True, image: Volume | None = None) -> PreparedJob:
-    """Read the image (and organ mask) and check the ROI and the organ mask's grid: seconds, before any model.
+    """Read the image (and organ mask) and check the ROI, the organ mask's grid and the clicks: seconds, before
+    any model.
     ``name_hint``: whether the image's file name may say its modality (see io.read_volume); ``image``: the
     file's volume when it was read already (a server's next job on the same upload)."""
     from ..io import read_volume
@@ -165,6 +195,13 @@ def prepare(image_path: str | Path, request: SegmentRequest, organ_mask: str | P
     roi = Box.parse(request.roi).fit(image.size) if request.roi else None
     organ = read_volume(organ_mask) if organ_mask else None
     check_organ_grid(organ, image)
+    if request.points or request.boxes:  # a click outside the image: refused before any model runs
+        from ..io.crop import crop
+        from .clicks import check_inside
+        from .points import guidance_per_prompt
+
+        check_inside(request.prompts, guidance_per_prompt(request.prompts, request.points, request.boxes), image,
+                     crop(image, roi) if roi else image)
     return PreparedJob(request, image, Path(image_path), organ, roi,
                        resolve_modality(request.modality, image, request.prompts))
 
@@ -188,7 +225,8 @@ def run_deferred(segmenter, job: PreparedJob, out: str | Path, progress: Progres
     chosen = getattr(segmenter, "segmenter_for", None)  # a ModelChooser picks the backbone for the modality
     model = chosen(choice) if chosen else segmenter
     result = model(job.image, list(request.prompts), settings=request.settings, organ_mask=job.organ_mask,
-                   modality=choice.modality, roi=job.roi, progress=progress)
+                   modality=choice.modality, roi=job.roi, points=request.points, box=request.boxes,
+                   progress=progress)
     written, deferred = write_outputs(result, job.image, out, image_path=job.image_path,
                                       outputs=request.outputs_or(use), later=later,
                                       dicom_seg=request.dicom_seg, modality=choice.to_json())

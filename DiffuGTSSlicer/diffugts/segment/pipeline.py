@@ -12,6 +12,13 @@ one input, reruns only the stages downstream of it):
   sample      encoding, latent mask, steps, seed -> one pseudo-healthy sample (the mask: the union of the
               prompts' attention above threshold, keyed by its content)
   refine      encoding, attention, samples, context -> the seed-averaged probability and its spread
+With points and boxes (:mod:`.clicks`), two more, after attention and after refine:
+  guide       encoding, attention, context, the prompt's clicks -> attention and search region as the clicks
+              have them (what inpainting and refinement read is raised by positive points only, so a negative
+              point reuses the samples and the refinement)
+  click       encoding, refined probability, the prompt's clicks -> the probability raised and lowered
+So a negative point on a cached volume reruns guide and click for its prompt, a positive one refine too (and
+sample when it lands outside the region inpainted so far), then restore and postprocess.
 Then, per call: restore (back to the input's grid, out of the ROI) and postprocess (presence test: below the
 calibrated threshold, "not found" and an empty mask; mask, components, uncertainty).
 """
@@ -40,9 +47,11 @@ from ..text import parse_prompt, relevance
 from ..text.prompts import RELEVANCE_THRESHOLD
 from ..timing import timed
 from .cache import Keyed, Stages
+from .clicks import TOUCH_MM, check_inside, guide, modulate, near, touched_components
 from .memory import check_memory
 from .preflight import check_input
 from .organ_context import OrganContext, organ_context, prompt_organ
+from .points import ClickBox, Guidance, Point, guidance_per_prompt
 from .postprocess import binary_entropy, binary_mask, presence_score
 from .refine import RefineHead, feature_residual, refine_inputs, refine_logits
 from .result import Finding, OrganSummary, Result
@@ -78,7 +87,7 @@ class Segmenter:
         self.attention_threshold = float(attention_threshold)
         self.models = models or {}
         self.stages = Stages({"encode": cache_volumes, "organ": cache_organs, "attention": cache_maps,
-                              "sample": cache_samples, "refine": cache_maps})
+                              "sample": cache_samples, "refine": cache_maps, "guide": 0, "click": 0})
         self.volumes, self.organs, self.samples = (self.stages.caches[n] for n in ("encode", "organ", "sample"))
         self.exclude_atlas_patients: tuple[str, ...] = ()  # evaluation on an atlas patient's scans leaves it out
         if text_encoder.dim != heads.config.text_dim:
@@ -127,7 +136,10 @@ class Segmenter:
 
     def __call__(self, volume: Volume, prompts: str | Sequence[str], *, settings: SegmentSettings | None = None,
                  organ_mask: Volume | None = None, modality: str | None = None, roi: Box | None = None,
+                 points: Sequence[Point] = (), box: ClickBox | Sequence[ClickBox] | None = None,
                  progress: ProgressCallback = silent) -> Result:
+        """Segment ``volume`` for each prompt; ``points`` and ``box``: clicks in RAS mm, each naming the prompt it
+        corrects (or none, with a single prompt), see :mod:`.clicks`."""
         settings = settings or PRESETS["balanced"]
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not texts:
@@ -137,10 +149,12 @@ class Segmenter:
         timings: dict[str, float] = {}
         warnings = list(volume.warnings)
         check_organ_grid(organ_mask, volume)
-        box = roi.fit(volume.size) if roi else None
+        guidance = guidance_per_prompt(texts, points, box)
+        box = roi.fit(volume.size) if roi else None  # from here on, the ROI
         work = crop(volume, box) if box else volume
         work_organ = crop(organ_mask, box) if box and organ_mask is not None else organ_mask
         check_input(work, self.backbone, prompts=len(texts), seeds=len(settings.seeds))
+        check_inside(texts, guidance, volume, work)
 
         image = Keyed.by_content(work, "volume")
         user_organ = Keyed.by_content(work_organ, "organ mask") if work_organ is not None else None
@@ -164,19 +178,26 @@ class Segmenter:
             if score < RELEVANCE_THRESHOLD:
                 warnings.append(f"prompt {prompt.text!r} does not look like a finding (relevance {score:.2f}); "
                                 "its result is not meaningful")
-        samples = self._samples(state, [a.value for a in attention], settings, timings, progress)
+        with timed(timings, "attention"):
+            guided = [run("guide", guide, state=state, attention=a, context=c, guidance=g)
+                      for a, c, g in zip(attention, contexts, guidance)]
+        samples = self._samples(state, [g.value.inpaint for g in guided], settings, timings, progress)
         with timed(timings, "refine"):
-            refined = [run("refine", self._refine, state=state, attention=a, samples=tuple(samples), context=c,
-                           gate=settings.restrict_to_organ, head=self.refine) for a, c in zip(attention, contexts)]
+            refined = [run("refine", self._refine, state=state, attention=g.part("attention"), samples=tuple(samples),
+                           context=g.part("context"), gate=settings.restrict_to_organ, head=self.refine)
+                       for g in guided]
+            refined = [run("click", modulate, state=state, refined=r, guidance=g) for r, g in zip(refined, guidance)]
             progress("refine", 1.0)
         with timed(timings, "restore"):
-            maps, regions, pseudo = self.restore(state.value, [r.value[0] for r in refined],
-                                                 [a.value for a in attention], [c.value for c in contexts],
-                                                 [s.value for s in samples], work_organ, settings.restrict_to_organ)
+            maps, regions, pseudo = self.restore(state.value, [r.value for r in refined],
+                                                 [g.value.shown for g in guided],
+                                                 [g.value.context for g in guided], [s.value for s in samples],
+                                                 work_organ, settings.restrict_to_organ, guidance)
         with timed(timings, "postprocess"):
-            findings = [self._finding(text, prompt, p, a, region, context.value, settings, score, spread.value[1])
-                        for text, prompt, (p, a), region, context, score, spread
-                        in zip(texts, parsed, maps, regions, contexts, scores, refined)]
+            findings = [self._finding(text, prompt, p, a, region, g.value.context, settings, score, spread.value[1],
+                                      clicks, work, before)
+                        for text, prompt, (p, a, before), region, g, score, spread, clicks
+                        in zip(texts, parsed, maps, regions, guided, scores, refined, guidance)]
             uncertainty = work.like(_uncertainty(findings))
             if box is not None:
                 findings, pseudo, uncertainty = _uncrop_all(findings, pseudo, uncertainty, volume, box)
@@ -280,32 +301,46 @@ class Segmenter:
         return per_seed.mean(0), spread
 
     @staticmethod
-    def restore(state: VolumeState, probabilities: list[torch.Tensor], attention: list[torch.Tensor],
-                contexts: list[OrganContext], samples: list[Sample], organ_mask: Volume | None, gate: bool
-                ) -> tuple[list[tuple[Volume, Volume]], list[np.ndarray | None], Volume]:
-        """Stage restore: per prompt, (probability, attention) and the search region on the (cropped) input's
-        grid, and the seed-averaged pseudo-healthy scan."""
+    def restore(state: VolumeState, refined: list[tuple], attention: list[torch.Tensor],
+                contexts: list[OrganContext], samples: list[Sample], organ_mask: Volume | None, gate: bool,
+                guidance: Sequence[Guidance]) -> tuple[list[tuple], list[np.ndarray | None], Volume]:
+        """Stage restore: per prompt, (probability, attention, probability before negative points or None) and
+        the search region on the (cropped) input's grid (a prompt with clicks: its model-grid region, which they
+        changed), and the seed-averaged pseudo-healthy scan."""
         grid = state.encoded.grid
-        maps = [(from_model_grid(p, grid, intensities=False), from_model_grid(a, grid, intensities=False))
-                for p, a in zip(probabilities, attention)]
-        regions = [search_region(c, organ_mask, grid) if gate else None for c in contexts]
+
+        def back(tensor: torch.Tensor | None) -> Volume | None:
+            return from_model_grid(tensor, grid, intensities=False) if tensor is not None else None
+
+        maps = [(back(p), back(a), back(before)) for (p, _, before), a in zip(refined, attention)]
+        regions = [search_region(c, None if g else organ_mask, grid) if gate else None
+                   for c, g in zip(contexts, guidance)]
         return maps, regions, from_model_grid(_mean([s.image for s in samples]), grid)
 
     def _finding(self, text: str, prompt, probability: Volume, attention: Volume, region: np.ndarray | None,
-                 context: OrganContext, settings: SegmentSettings, score: float, spread: torch.Tensor) -> Finding:
+                 context: OrganContext, settings: SegmentSettings, score: float, spread: torch.Tensor,
+                 guidance: Guidance = Guidance(), work: Volume | None = None, before: Volume | None = None) -> Finding:
+        """Stage postprocess for one prompt: presence, mask (the components a positive point touches kept, those
+        a negative one touched in ``before``, the probability before it lowered it, removed)."""
         for restored in (probability, attention):  # float32 maps of this call's own: clipped in place
             np.clip(restored.array, 0, 1, out=restored.array)
         presence = presence_score(probability, settings.presence_volume_mm3, region)
-        found = presence >= self.refine.config.presence_threshold
+        found = presence >= self.refine.config.presence_threshold or bool(guidance.positive)  # a click finds
         threshold = self.refine.config.threshold if found else 1.0  # not found: an empty mask, maps kept
+        keep = near(work, guidance.positive, TOUCH_MM) if work is not None else None
+        remove = None
+        if before is not None and work is not None:
+            np.clip(before.array, 0, 1, out=before.array)
+            earlier, _ = binary_mask(before, threshold, organ=region, fill_holes=settings.fill_holes)
+            remove = touched_components(earlier.array > 0, near(work, guidance.negative, TOUCH_MM), keep)
         mask, components = binary_mask(probability, threshold, organ=region, fill_holes=settings.fill_holes,
-                                       min_component_mm3=settings.min_component_mm3)
+                                       min_component_mm3=settings.min_component_mm3, keep=keep, remove=remove)
         found = found and components > 0  # nothing above the mask threshold is nothing found
         inside = spread[spread > 0]
         return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,
                        float(mask.array.sum()) * probability.voxel_volume_ml, components, float(score),
                        float(inside.mean()) if inside.numel() else 0.0, found,
-                       OrganSummary(context.organ, context.method, context.note))
+                       OrganSummary(context.organ, context.method, context.note), guidance)
 
 
 def _mean(images: list[torch.Tensor]) -> torch.Tensor:

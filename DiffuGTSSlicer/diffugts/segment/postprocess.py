@@ -9,8 +9,10 @@ from ..io import Volume
 
 
 def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | None = None,
-                fill_holes: bool = True, min_component_mm3: float = 0.0) -> tuple[Volume, int]:
-    """The post-processed uint8 mask on ``probability``'s grid, and its number of connected components."""
+                fill_holes: bool = True, min_component_mm3: float = 0.0, keep: np.ndarray | None = None,
+                remove: np.ndarray | None = None) -> tuple[Volume, int]:
+    """The post-processed uint8 mask on ``probability``'s grid, and its number of connected components;
+    components touching ``remove`` go, those touching ``keep`` stay whatever their size (booleans [k, j, i])."""
     full = probability.array > threshold
     if organ is not None:
         full &= organ
@@ -27,14 +29,24 @@ def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | No
         if inside is not None:
             mask &= inside
     labels, count = ndimage.label(mask)
-    if count and min_component_mm3 > 0:
+    if count and (min_component_mm3 > 0 or keep is not None or remove is not None):
         voxel_mm3 = float(np.prod(probability.spacing))
-        sizes = np.bincount(labels.ravel())[1:] * voxel_mm3
-        keep = np.flatnonzero(sizes >= min_component_mm3) + 1
-        mask = np.isin(labels, keep)
-        count = len(keep)
+        chosen = np.bincount(labels.ravel(), minlength=count + 1)[1:] * voxel_mm3 >= min_component_mm3
+        if remove is not None:
+            chosen[_touched(labels, remove[box], count)] = False
+        if keep is not None:  # touched by both: kept
+            chosen[_touched(labels, keep[box], count)] = True
+        kept = np.flatnonzero(chosen) + 1
+        mask = np.isin(labels, kept)
+        count = len(kept)
     out[box] = mask
     return probability.like(out, modality="mask"), int(count)
+
+
+def _touched(labels: np.ndarray, where: np.ndarray, count: int) -> np.ndarray:
+    """Indices (0-based) of the components of ``labels`` with a voxel in ``where``."""
+    touched = np.unique(labels[where])
+    return touched[(touched > 0) & (touched <= count)] - 1
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:

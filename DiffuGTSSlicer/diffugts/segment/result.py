@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..io import Volume
 from ..text import Prompt
+from .points import Guidance
 from .settings import SegmentSettings
 
 
@@ -35,6 +36,7 @@ class Finding:
     seed_spread: float  # mean standard deviation of the probability across inpainting seeds, inside the mask
     found: bool  # presence reached the calibrated threshold; when not, the mask is empty ("not found")
     organ: OrganSummary
+    clicks: Guidance = Guidance()  # the points and box (RAS mm) that corrected it
 
 
 @dataclass

@@ -132,6 +132,8 @@ def build_report(result: Result, image: Volume, image_path, descriptions, files:
     import monai
     import torch
 
+    from .clicks import to_report
+
     grid = image.grid
     prompts = []
     for n, (finding, description) in enumerate(zip(result.findings, descriptions), start=1):
@@ -142,6 +144,7 @@ def build_report(result: Result, image: Volume, image_path, descriptions, files:
             "components": finding.components, "relevance": round(finding.relevance, 3),
             "seed_spread": round(finding.seed_spread, 4),
             "files": {kind: files[f"{kind}_{n}"] for kind in ("probability", "attention") if f"{kind}_{n}" in files},
+            "clicks": to_report(finding.clicks, image),
         })
     return {
         "schema": REPORT_SCHEMA,
