@@ -214,3 +214,21 @@ def test_segmenter_predictor_gives_both_methods_from_one_call_and_skips_mr(tmp_p
     assert float(rows[("CT", ATTENTION_ONLY)]["seconds"]) < float(rows[("CT", DIFFUGTS)]["seconds"])
     assert rows[("MR-T2", "intensity-outlier")]["status"] == "ok"
     assert "| Skipped / errors |" in (tmp_path / "out" / SUMMARY_MD).read_text()
+
+
+def test_cli_evaluates_a_given_refinement_head_without_the_named_atlases(tmp_path):
+    import json
+    import shutil
+
+    from diffugts.evaluation.run import SETTINGS_JSON
+    from diffugts.segment.checkpoint import bundled_refine_path
+
+    head = tmp_path / "my_head.safetensors"
+    shutil.copyfile(bundled_refine_path("demo-ct"), head)
+    out = tmp_path / "run"
+    assert main(["--progress", "none", "evaluate", "--phantom-split", "organs-a", "--n", "1", "--size", "32",
+                 "--limit", "1", "--methods", "diffugts", "--quality", "fast", "--refine", str(head),
+                 "--exclude-atlas-patient", "ts_p1", "--out", str(out)]) == 0
+    models = json.loads((out / SETTINGS_JSON).read_text())["models"]
+    assert models["refinement_head"] == str(head) and models["excluded_atlas_patients"] == ["ts_p1"]
+    assert len(read_rows(out / CASES_CSV)) == 1

@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=positive_int, default=4, help="phantoms per category (default 4)")
     parser.add_argument("--size", type=positive_int, default=64, help="phantom size in voxels (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="phantom set seed (default 0)")
+    parser.add_argument("--heads", metavar="FILE", help="attention heads to evaluate (default: the bundled ones)")
+    parser.add_argument("--refine", metavar="FILE", help="refinement head to evaluate (default: the bundled one), "
+                        "e.g. one from 'diffugts train refine' or 'train calibrate'")
+    parser.add_argument("--exclude-atlas-patient", action="append", default=[], metavar="PATIENT",
+                        help="never use this patient's organ atlas (the cases' own patient); repeatable")
     parser.set_defaults(func=run)
 
 
@@ -73,9 +78,12 @@ def run(args: argparse.Namespace) -> int:
     if segmenter_methods:
         from ..segment import PRESETS, Segmenter
 
-        segmenter = Segmenter.from_pretrained("demo-ct", device=torch_device(args.device))
+        segmenter = Segmenter.from_pretrained("demo-ct", heads=args.heads, refine=args.refine,
+                                              device=torch_device(args.device))
+        segmenter.exclude_atlas_patients = tuple(args.exclude_atlas_patient)
         predictors.append(SegmenterPredictor(segmenter, PRESETS[args.quality], segmenter_methods))
         models = with_file_hashes(segmenter.models)
+        models["excluded_atlas_patients"] = list(segmenter.exclude_atlas_patients)
     if INTENSITY_OUTLIER in args.methods:
         predictors.append(OutlierPredictor())
     settings = RunSettings(
