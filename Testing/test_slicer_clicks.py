@@ -81,6 +81,12 @@ def test_clicks_are_sent_in_the_input_volumes_own_frame_for_the_selected_prompt(
     assert request["prompts"] == ["renal cyst"] and request["coordinates"] == "RAS"
     assert (request["points"], request["boxes"]) == (points, boxes)
     assert "points" not in server_request(session.parameters)
+    from diffugts.segment.job import SegmentRequest
+    from diffugts.segment.points import ClickBox, Point
+
+    parsed = SegmentRequest.from_json(request)  # what the server reads from it
+    assert parsed.points == (Point((10.0, 4.0, 2.5), True, "renal cyst"), Point((1.0, 5.0, 0.5), False, "renal cyst"))
+    assert parsed.boxes == (ClickBox((3.0, 1.0, -1.5), (7.0, 7.0, 6.5), "renal cyst"),)
 
 
 def test_world_to_volume_undoes_the_volumes_transform(scene):
