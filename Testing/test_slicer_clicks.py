@@ -145,48 +145,6 @@ def kidney_phantom(scene, folder, size=(40, 36, 28), seed: int = 0):
     return volume, masks["tumor"], masks["kidney"], organ_node, organ_id
 
 
-@pytest.mark.slow
-def test_an_organ_restricts_a_prompt_in_place_on_the_warm_engine(tmp_path, monkeypatch, scene):
-    monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
-    volume, tumor, kidney, organ_node, organ_id = kidney_phantom(scene, tmp_path)
-    logic = ServerLogic(LocalServer(python=launcher(tmp_path)))
-    outcomes: list = []
-    for signal in (logic.finished, logic.updated, logic.failed):
-        signal.connect(lambda *args: outcomes.append(args))
-    try:
-        parameters = Parameters(prompts=["liver tumor", "kidney tumor"], quality="fast", device="cpu")
-        logic.start(volume, parameters)
-        logic.wait(timeout=600)
-        ((results,),) = outcomes
-        assert isinstance(results, LoadedResults), results
-        spacing = np.prod(volume.GetSpacing()) / 1000.0
-        before = [segment_mask(results.segmentation_node, row.segment_id, volume) for row in results.rows]
-        chosen = [None, ""]
-        session = ClickSession(logic, organ=lambda: tuple(chosen))
-        session.set_results(results, volume, parameters)
-        ids_before = [results.segmentation_node.GetSegmentation().GetNthSegmentID(i) for i in range(2)]
-        session.select(1)
-        chosen[:] = organ_node, organ_id  # what the panel does when the organ selector changes
-        session.changed(1)
-        logic.wait(timeout=600)
-        assert outcomes[1] == (results, 1), outcomes[1]
-        segmentation = results.segmentation_node.GetSegmentation()
-        assert [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == ids_before
-        mask = segment_mask(results.segmentation_node, results.rows[1].segment_id, volume)
-        assert (mask != before[1]).any() and mask[tumor].mean() > 0.3  # searched in the kidney: the tumor is found
-        assert not (mask & ~kidney).any()  # and kept inside it
-        assert results.rows[1].found and results.rows[1].volume_ml == pytest.approx(mask.sum() * spacing, abs=1e-3)
-        other = segment_mask(results.segmentation_node, results.rows[0].segment_id, volume)
-        assert (other == before[0]).all()  # the other prompt is untouched
-        # the same organ again: neither the volume nor the organ mask is sent again
-        session.changed(1)
-        logic.wait(timeout=600)
-        assert outcomes[2] == (results, 1)
-        assert (logic.server.starts, logic.uploaded, len(logic.jobs)) == (1, 2, 3)
-    finally:
-        logic.close()
-
-
 def world_point(volume, region: np.ndarray) -> vtk.vtkVector3d:
     """The scene (RAS) position of the voxel of ``region`` ([k, j, i] on ``volume``'s grid, under no transform)
     farthest from its border: where a simulated click goes, as in Testing/test_clicks.py."""
@@ -203,14 +161,15 @@ def dice(mask: np.ndarray, truth: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-def test_points_placed_in_the_scene_correct_the_segment_from_a_real_local_engine(tmp_path, monkeypatch, scene):
+def test_clicks_and_an_organ_correct_a_prompt_in_place_on_a_real_local_engine(tmp_path, monkeypatch, scene):
     """The engine's own click cases (Testing/test_clicks.py), placed as Markups in the scene: a negative point
-    removes the false positive it lands on; with the kidney chosen, a positive point finds the tumor the text
-    missed. Each correction changes the one segment in place, and no click sends the volume again."""
+    removes the false positive it lands on; the kidney chosen as organ keeps the prompt inside it; there a
+    positive point finds the tumor the text missed. Each correction changes the one segment in place (the other
+    prompt's stays as it was), and neither a click nor the same organ sends anything again."""
     from scipy import ndimage
 
     monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
-    volume, tumor, _, organ_node, organ_id = kidney_phantom(scene, tmp_path, size=(48, 48, 40), seed=4)
+    volume, tumor, kidney, organ_node, organ_id = kidney_phantom(scene, tmp_path, size=(48, 48, 40), seed=4)
     logic = ServerLogic(LocalServer(python=launcher(tmp_path)))
     outcomes: list = []
     for signal in (logic.finished, logic.updated, logic.failed):
@@ -218,35 +177,43 @@ def test_points_placed_in_the_scene_correct_the_segment_from_a_real_local_engine
 
     def corrected() -> np.ndarray:
         logic.wait(timeout=600)
-        assert outcomes[-1] == (results, 0), outcomes[-1]
-        return segment_mask(results.segmentation_node, segment_id, volume)
+        assert outcomes[-1] == (results, 1), outcomes[-1]
+        return segment_mask(results.segmentation_node, results.rows[1].segment_id, volume)
 
     try:
-        parameters = Parameters(prompts=["kidney tumor"], quality="fast", device="cpu")
+        parameters = Parameters(prompts=["liver tumor", "kidney tumor"], quality="fast", device="cpu")
         logic.start(volume, parameters)
         logic.wait(timeout=600)
         ((results,),) = outcomes
         assert isinstance(results, LoadedResults), results
-        segment_id = results.rows[0].segment_id
-        text = segment_mask(results.segmentation_node, segment_id, volume)
+        ids = [results.segmentation_node.GetSegmentation().GetNthSegmentID(i) for i in range(2)]
+        liver = segment_mask(results.segmentation_node, results.rows[0].segment_id, volume)
+        text = segment_mask(results.segmentation_node, results.rows[1].segment_id, volume)
         labels, _ = ndimage.label(text & ~tumor)
         assert labels.max() > 0, "the text prompt left no false positive to click on"
         largest = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
         chosen = [None, ""]
         session = ClickSession(logic, organ=lambda: tuple(chosen))
         session.set_results(results, volume, parameters)
+        session.select(1)
 
         session.node("negative").AddControlPoint(world_point(volume, largest))  # "not this"
         after = corrected()
         assert text[largest].all() and not (after & largest).any()
-        assert results.rows[0].volume_ml == pytest.approx(after.sum() * np.prod(volume.GetSpacing()) / 1000, abs=1e-3)
+        assert results.rows[1].volume_ml == pytest.approx(after.sum() * np.prod(volume.GetSpacing()) / 1000, abs=1e-3)
 
         session.clear()
-        chosen[:] = organ_node, organ_id  # inside the kidney the text misses the tumor (Testing/test_clicks.py)
-        session.node("positive").AddControlPoint(world_point(volume, tumor))  # "here"
+        chosen[:] = organ_node, organ_id  # what the panel does when the organ selector changes
+        session.changed(1)
+        inside = corrected()
+        assert not (inside & ~kidney).any() and (text & ~kidney).any()  # the organ keeps the prompt inside it
+        session.node("positive").AddControlPoint(world_point(volume, tumor))  # "here": the text missed it
         clicked = corrected()
-        assert dice(clicked, tumor) > 0.5 and results.rows[0].found
-        assert results.segmentation_node.GetSegmentation().GetNumberOfSegments() == 1
-        assert (logic.server.starts, logic.uploaded, len(logic.jobs)) == (1, 2, 3)  # clicks skip the upload
+        assert dice(inside, tumor) < 0.2 and dice(clicked, tumor) > 0.5 and results.rows[1].found
+
+        segmentation = results.segmentation_node.GetSegmentation()
+        assert [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == ids
+        assert (segment_mask(results.segmentation_node, results.rows[0].segment_id, volume) == liver).all()
+        assert (logic.server.starts, logic.uploaded, len(logic.jobs)) == (1, 2, 4)  # volume and organ sent once
     finally:
         logic.close()

@@ -60,7 +60,8 @@ def test_a_backbone_without_heads_is_told_the_command_that_trains_them(panel, tm
     find(widget, QtWidgets.QPushButton, "segmentButton").click()
     pump(app, lambda: not qt_panel.logic.running, timeout=300)
     log = find(widget, QtWidgets.QPlainTextEdit, "logTextEdit").toPlainText()
-    assert "serve --host 127.0.0.1" in log and "--backbone maisi-rflow-v2 --weights /models/weights/maisi-rflow-ct" in log
+    assert "serve --host 127.0.0.1" in log
+    assert "--backbone maisi-rflow-v2 --weights /models/weights/maisi-rflow-ct" in log
     (error,) = application.errors
     assert "the engine ships no attention heads for backbone maisi-rflow-v2" in error
     assert "diffugts train attention --backbone maisi-rflow-v2" in error

@@ -154,7 +154,8 @@ class ClickSession:
                                "positive": kind == "positive"})
         boxes = []
         box = nodes.get("box")
-        if box is not None and box.GetNumberOfControlPoints() > 0 and box.GetNthControlPointPositionStatus(0) == box.PositionDefined:
+        placed = box is not None and box.GetNumberOfControlPoints() > 0
+        if placed and box.GetNthControlPointPositionStatus(0) == box.PositionDefined:
             bounds = [0.0] * 6
             box.GetRASBounds(bounds)
             corners = [world_to_volume(self.input_volume, (bounds[i], bounds[2 + j], bounds[4 + k]))

@@ -66,9 +66,9 @@ def server_request(parameters: Parameters, update: Update | None = None) -> dict
     """The job JSON of diffugts/segment/job.py (SegmentRequest): the prompts, or the one prompt being corrected
     with its clicks."""
     prompts = [update.results.rows[update.index].prompt] if update else list(parameters.prompts)
+    modality = None if parameters.modality == "auto" else parameters.modality
     request = {"prompts": prompts, "quality": parameters.quality, "seed": parameters.seed,
-               "roi": parameters.roi or None, "modality": None if parameters.modality == "auto" else parameters.modality,
-               "outputs": wanted_outputs(parameters)}
+               "roi": parameters.roi or None, "modality": modality, "outputs": wanted_outputs(parameters)}
     if update and update.points:
         request["points"] = update.points
     if update and update.boxes:
@@ -162,8 +162,8 @@ class ServerLogic:
             uploads = {"image": (volume_key(input_volume), workspace / INPUT_FILE)}
             export_volume(input_volume, uploads["image"][1])
             if organ_mask is not None:
-                uploads["organ_mask"] = (mask_key(organ_mask, organ_segment, input_volume),
-                                         export_mask(organ_mask, input_volume, workspace / ORGAN_MASK_FILE, organ_segment))
+                organ_file = export_mask(organ_mask, input_volume, workspace / ORGAN_MASK_FILE, organ_segment)
+                uploads["organ_mask"] = (mask_key(organ_mask, organ_segment, input_volume), organ_file)
             local = not parameters.server_url
             url, token = self._endpoint(parameters)
         except Exception:
