@@ -116,6 +116,9 @@ def test_a_point_placed_after_a_result_sends_the_selected_prompt_again(panel, tm
     assert qt_panel.logic.plan.request["points"] == [
         {"prompt": PROMPTS[1], "position": [1.0, 2.0, 3.0], "positive": False}]
     assert find(widget, QtWidgets.QLabel, "statusLabel").text() == f"Correcting {PROMPTS[1]!r}..."
+    points.AddControlPoint(vtk.vtkVector3d(2.0, 2.0, 3.0))  # placed while the job runs: sent when it ends
+    assert qt_panel.clicks.pending == {1} and len(qt_panel.logic.plan.request["points"]) == 1
     button.click()
     pump(app, lambda: not qt_panel.logic.running, timeout=30)
     assert application.errors == ["Cancelled."] and button.text() == "Segment"
+    assert qt_panel.clicks.pending == set() and not qt_panel.logic.running  # cancelled: nothing sent after it

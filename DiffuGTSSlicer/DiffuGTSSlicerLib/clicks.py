@@ -71,8 +71,9 @@ class ClickSession:
         self.prompts: dict[int, PromptClicks] = {}
         self.pending: set[int] = set()  # prompts changed while a job ran: sent when it ends
         self.sent = Signal()
-        for signal in (logic.updated, logic.failed, logic.finished):
+        for signal in (logic.updated, logic.finished):
             signal.connect(lambda *_args: self._send_pending())
+        logic.failed.connect(lambda _message: self.pending.clear())  # cancelled or failed: the next click sends all
 
     def set_results(self, results: LoadedResults, input_volume: Any, parameters: Parameters) -> None:
         """Clicks now apply to these results (the markups of earlier results stay in the scene, unobserved)."""
