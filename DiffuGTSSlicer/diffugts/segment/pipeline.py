@@ -320,8 +320,8 @@ class Segmenter:
     def _finding(self, text: str, prompt, probability: Volume, attention: Volume, region: np.ndarray | None,
                  context: OrganContext, settings: SegmentSettings, score: float, spread: torch.Tensor,
                  guidance: Guidance = Guidance(), work: Volume | None = None, before: Volume | None = None) -> Finding:
-        """Stage postprocess for one prompt: presence, mask (the components a positive point touches kept, those
-        a negative one touched in ``before``, the probability before it lowered it, removed)."""
+        """Stage postprocess for one prompt: presence, mask (with positive points, the components they touch and
+        no other; those a negative one touched in ``before``, the probability before it lowered it, removed)."""
         for restored in (probability, attention):  # float32 maps of this call's own: clipped in place
             np.clip(restored.array, 0, 1, out=restored.array)
         presence = presence_score(probability, settings.presence_volume_mm3, region)
@@ -334,7 +334,8 @@ class Segmenter:
             earlier, _ = binary_mask(before, threshold, organ=region, fill_holes=settings.fill_holes)
             remove = touched_components(earlier.array > 0, near(work, guidance.negative, TOUCH_MM), keep)
         mask, components = binary_mask(probability, threshold, organ=region, fill_holes=settings.fill_holes,
-                                       min_component_mm3=settings.min_component_mm3, keep=keep, remove=remove)
+                                       min_component_mm3=settings.min_component_mm3, keep=keep, remove=remove,
+                                       keep_only=bool(guidance.positive))
         found = found and components > 0  # nothing above the mask threshold is nothing found
         inside = spread[spread > 0]
         return Finding(text, prompt, probability, mask, attention, self.attention_threshold, presence,

@@ -10,9 +10,10 @@ from ..io import Volume
 
 def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | None = None,
                 fill_holes: bool = True, min_component_mm3: float = 0.0, keep: np.ndarray | None = None,
-                remove: np.ndarray | None = None) -> tuple[Volume, int]:
+                remove: np.ndarray | None = None, keep_only: bool = False) -> tuple[Volume, int]:
     """The post-processed uint8 mask on ``probability``'s grid, and its number of connected components;
-    components touching ``remove`` go, those touching ``keep`` stay whatever their size (booleans [k, j, i])."""
+    components touching ``remove`` go, those touching ``keep`` stay whatever their size (booleans [k, j, i]);
+    ``keep_only``: no other component stays."""
     full = probability.array > threshold
     if organ is not None:
         full &= organ
@@ -35,7 +36,10 @@ def binary_mask(probability: Volume, threshold: float, *, organ: np.ndarray | No
         if remove is not None:
             chosen[_touched(labels, remove[box], count)] = False
         if keep is not None:  # touched by both: kept
-            chosen[_touched(labels, keep[box], count)] = True
+            touched = _touched(labels, keep[box], count)
+            if keep_only:
+                chosen[:] = False
+            chosen[touched] = True
         kept = np.flatnonzero(chosen) + 1
         mask = np.isin(labels, kept)
         count = len(kept)
