@@ -9,6 +9,8 @@ of :data:`SIGMA_MM` around it. Then
   component it touches whatever its size, and makes the finding count as found;
 - a negative point lowers them over its extent (``p (1 - e)``) and removes the mask's component it touched
   before (unless a positive point touches that component too);
+- each extent counts only where its point is nearer than every point of the other sign (so a negative
+  point trims what a positive one's extent leaked into, and does not wipe out what lies at the positive one);
 - a box restricts the prompt's search region (its attention, probability and mask) to the box.
 A click channel for the refinement head, trained with simulated clicks, is the later route: a head file
 names its input channels (RefineConfig.inputs), so a 'clicks' channel can be added without breaking old heads.
@@ -135,20 +137,34 @@ def inside_box(box: ClickBox | None, positions: torch.Tensor) -> torch.Tensor | 
 def raise_and_lower(values: torch.Tensor, guidance: Guidance, image: torch.Tensor,
                     positions: torch.Tensor) -> torch.Tensor:
     """``values`` in [0, 1] raised over the positive points' extents, lowered over the negative ones', 0 outside
-    the box (``image``: the model-grid image the extents are found in)."""
+    the box (``image``: the model-grid image the extents are found in); each extent counts only where its point
+    is nearer than every point of the other sign."""
     if guidance.positive:
-        values = 1 - (1 - values) * (1 - extents(guidance.positive, image, positions))
+        raised = extents(guidance.positive, image, positions) * nearer(guidance.positive, guidance.negative, positions)
+        values = 1 - (1 - values) * (1 - raised)
     return lower(values, guidance, image, positions) * inside_box(guidance.box, positions)
 
 
 def lower(values: torch.Tensor, guidance: Guidance, image: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``values`` lowered over the negative points' extents, but where a positive point's extent reaches."""
+    """``values`` lowered over the negative points' extents where a negative point is nearer than every positive
+    one (a negative point trims what a positive one's extent leaked into, not what lies at the positive one)."""
     if not guidance.negative:
         return values
-    lowered = extents(guidance.negative, image, positions)
-    if guidance.positive:
-        lowered = lowered * (1 - extents(guidance.positive, image, positions))
+    lowered = extents(guidance.negative, image, positions) * nearer(guidance.negative, guidance.positive, positions)
     return values * (1 - lowered)
+
+
+def nearer(points: Sequence[Point], others: Sequence[Point], positions: torch.Tensor) -> torch.Tensor | float:
+    """[1, 1, X, Y, Z] {0, 1}: where the nearest of ``points`` is nearer than the nearest of ``others`` (1.0 with
+    no others)."""
+    if not others:
+        return 1.0
+
+    def distance(chosen: Sequence[Point]) -> torch.Tensor:
+        return torch.stack([((positions - torch.tensor(p.position, dtype=torch.float32)) ** 2).sum(-1)
+                            for p in chosen]).amin(0)
+
+    return (distance(points) < distance(others)).float()[None, None]
 
 
 def near(volume: Volume, points: Sequence[Point], radius: float) -> np.ndarray | None:
