@@ -20,9 +20,9 @@ from diffugts.client import CLEANUP_TIMEOUT_S, Client
 from diffugts.errors import DiffuGTSError
 
 from .command import model_arguments, wanted_outputs
-from .dependencies import python_problem
 from .engine_server import LocalServer
 from .i18n import _
+from .logic import SegmentationLogic
 from .parameters import Parameters
 from .results import LoadedResults, ResultsError, load_results
 from .results_update import update_prompt
@@ -134,14 +134,11 @@ class ServerLogic:
 
     @staticmethod
     def problem(input_volume: Any, parameters: Parameters) -> str | None:
-        """Why a run cannot start, in words for the person, or None."""
-        python = python_problem(server_url=parameters.server_url)
-        if python:
-            return python
-        if input_volume is None or input_volume.GetImageData() is None:
-            return _("Choose an input volume.")
-        if not parameters.prompts:
-            return _("Type what to look for, one prompt per line (for example: kidney tumor).")
+        """Why a run cannot start, in words for the person, or None: the engine's reasons, and a model chosen
+        here for a server that runs its own."""
+        problem = SegmentationLogic.problem(input_volume, parameters)
+        if problem:
+            return problem
         if parameters.server_url and model_arguments(parameters):
             return _("A server runs the models it was started with: choose the demo model here, or clear the "
                      "Server URL to run {model} on this computer.").format(model=parameters.backbone or _("yours"))
