@@ -232,7 +232,7 @@ def test_attention_command_errors_are_one_line(tmp_path, real_data_dir):
     assert empty.returncode == 2 and empty.stderr.startswith("diffugts: error: the prompt is empty")
     mr = _cli(str(real_data_dir / "pyrad_brain1_mr_t1c.nii.gz"), "--prompt", "glioma", "--out", str(tmp_path / "b"),
               home=tmp_path)
-    assert mr.returncode == 2 and "does not model MR images" in mr.stderr and "Traceback" not in mr.stderr
+    assert mr.returncode == 2 and "does not model MR-T1c images" in mr.stderr and "Traceback" not in mr.stderr
     assert not (tmp_path / "b").exists()
 
 
