@@ -323,7 +323,9 @@ def test_refinement_trained_in_the_test_improves_on_its_start(segmenter, tmp_pat
     assert sorted(p.name for p in (tmp_path / "examples").iterdir()) == ["scan_00000.safetensors",
                                                                          "scan_00001.safetensors"]
     trainee.encode = lambda *args, **kwargs: pytest.fail("a stored scan was prepared again")
-    reloaded = prepare_examples(trainee, config, tmp_path / "examples")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("diffugts.segment.train.make_phantom", lambda *a, **k: pytest.fail("a stored scan was made again"))
+        reloaded = prepare_examples(trainee, config, tmp_path / "examples")
     assert len(reloaded) == 4 and all(e.inputs.dtype == torch.float16 and e.target.shape[2:] == e.inputs.shape[2:]
                                       and e.valid == tuple(e.inputs.shape[2:]) for e in reloaded)
     assert any(e.target.any() for e in reloaded) and not all(e.target.any() for e in reloaded)

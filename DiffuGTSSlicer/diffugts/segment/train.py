@@ -12,8 +12,9 @@ inpainting seed. Step ``n`` draws from ``default_rng([seed, n])``: a resumed run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,9 @@ class Scan:
     phantom: Phantom | None = None  # a phantom's organs are known: its organ masks stand for the priors
 
 
-def training_scans(config: RefineTrainingConfig, categories: list[str]) -> Iterator[Scan]:
+def training_scans(config: RefineTrainingConfig, categories: list[str]) -> list[Callable[[], Scan]]:
     """The scans of ``config.data`` usable for training (seen categories or tumor-free, in the modality), else
-    phantoms."""
+    phantoms; each is read or made only when called (a resumed run never loads the scans it has stored)."""
     if config.data:
         from ..attention.train import select_real_cases
         from ..data.readers import read_dataset
@@ -70,20 +71,25 @@ def training_scans(config: RefineTrainingConfig, categories: list[str]) -> Itera
         if not cases:
             raise DiffuGTSError(f"no case of {config.data} can be used: none is {config.modality} with a tumor of a "
                                 f"seen category ({', '.join(categories)}) or without a tumor", path=config.data)
-        for case in cases:
-            images, mask = case.load()
-            tumor = mask if mask is not None and mask.array.any() else None
-            category = case.category if case.category in categories else categories[0]
-            yield Scan(case.case_id, next(iter(images.values())), tumor, category)
-        return
+        return [partial(_case_scan, case, categories) for case in cases]
     plan = [(c, n) for c in categories for n in range(config.cases_per_category)]
     plan += [("healthy", n) for n in range(config.healthy_cases)]
-    for index, (category, n) in enumerate(plan):
-        phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + index * 1009 + n)
-        healthy = category == "healthy"
-        asked = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories if healthy else [category]
-        yield Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)],
-                   phantom)
+    return [partial(_phantom_scan, config, categories, index, category, n)
+            for index, (category, n) in enumerate(plan)]
+
+
+def _case_scan(case, categories: list[str]) -> Scan:
+    images, mask = case.load()
+    tumor = mask if mask is not None and mask.array.any() else None
+    category = case.category if case.category in categories else categories[0]
+    return Scan(case.case_id, next(iter(images.values())), tumor, category)
+
+
+def _phantom_scan(config: RefineTrainingConfig, categories: list[str], index: int, category: str, n: int) -> Scan:
+    phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + index * 1009 + n)
+    healthy = category == "healthy"
+    asked = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories if healthy else [category]
+    return Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)], phantom)
 
 
 class ContextCache:
@@ -111,14 +117,14 @@ def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig, store: 
     categories = seen_categories(config, segmenter.backbone, phantoms=not config.data)
     settings = SegmentSettings(seeds=tuple(range(config.seeds)), steps=config.inpaint_steps)
     contexts = ContextCache(tuple(config.exclude_atlas_patients))
-    scans = list(training_scans(config, categories))
+    scans = training_scans(config, categories)
     examples: list[Example] = []
-    for index, scan in enumerate(scans):
+    for index, load_scan in enumerate(scans):
         saved = store / f"scan_{index:05d}.safetensors" if store is not None else None
         if saved is not None and saved.is_file():
             examples += load_examples(saved)
         else:
-            made = scan_examples(segmenter, config, categories, settings, contexts, scan, index)
+            made = scan_examples(segmenter, config, categories, settings, contexts, load_scan(), index)
             if saved is not None:
                 save_examples(made, saved)
             examples += made
