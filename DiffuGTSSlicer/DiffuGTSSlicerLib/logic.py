@@ -6,6 +6,8 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,17 +99,32 @@ class SegmentationLogic:
         if job is None:
             return
         try:
-            if not result.succeeded:
-                self.failed.emit(result.error)
-                return
-            loaded = load_results(job.workspace / OUTPUT_FOLDER, job.input_volume, job.parameters,
-                                  job.segmentation_node)
-            if loaded.missing:
-                self.log.emit(_("The engine did not write: {files}").format(files=", ".join(loaded.missing)))
-            self.finished.emit(loaded)
-        except (ResultsError, OSError) as error:
-            self.failed.emit(str(error))
-        except Exception as error:  # noqa: BLE001 - the panel must leave its running state whatever happens
-            self.failed.emit(_("Could not load the results: {error}").format(error=f"{type(error).__name__}: {error}"))
+            with failures_reported(self.failed):
+                if not result.succeeded:
+                    self.failed.emit(result.error)
+                    return
+                emit_results(job.workspace / OUTPUT_FOLDER, job.input_volume, job.parameters, job.segmentation_node,
+                             self.log, self.finished)
         finally:
             shutil.rmtree(job.workspace, ignore_errors=True)
+
+
+@contextmanager
+def failures_reported(failed: Signal) -> Iterator[None]:
+    """Whatever goes wrong while results are read reaches ``failed`` in words: the panel must leave its running
+    state whatever happens."""
+    try:
+        yield
+    except (ResultsError, OSError) as error:
+        failed.emit(str(error))
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        failed.emit(_("Could not load the results: {error}").format(error=f"{type(error).__name__}: {error}"))
+
+
+def emit_results(folder: Path, input_volume: Any, parameters: Parameters, segmentation_node: Any | None,
+                 log: Signal, finished: Signal) -> None:
+    """Load the engine's outputs into the scene, name any it did not write on ``log``, and emit ``finished``."""
+    loaded = load_results(folder, input_volume, parameters, segmentation_node)
+    if loaded.missing:
+        log.emit(_("The engine did not write: {files}").format(files=", ".join(loaded.missing)))
+    finished.emit(loaded)

@@ -22,16 +22,12 @@ from diffugts.errors import DiffuGTSError
 from .command import model_arguments, wanted_outputs
 from .engine_server import LocalServer
 from .i18n import _
-from .logic import SegmentationLogic
+from .logic import INPUT_FILE, ORGAN_MASK_FILE, OUTPUT_FOLDER, SegmentationLogic, emit_results, failures_reported
 from .parameters import Parameters
-from .results import LoadedResults, ResultsError, load_results
+from .results import LoadedResults
 from .results_update import update_prompt
 from .scene_io import export_mask, export_volume
 from .signals import Signal
-
-INPUT_FILE = "input.nrrd"
-ORGAN_MASK_FILE = "organ_mask.nrrd"
-OUTPUT_FOLDER = "out"
 
 
 @dataclass
@@ -297,25 +293,18 @@ class ServerLogic:
                 error = str(restart_error)
         self.plan = None
         try:
-            if self._cancel.is_set():
-                self.failed.emit(_("Cancelled."))
-            elif error is not None:
-                self.failed.emit(error)
-            elif plan.update is not None:
-                update_prompt(plan.workspace / OUTPUT_FOLDER, plan.update.results, plan.update.index,
-                              plan.input_volume, plan.parameters, self.before_change)
-                self.updated.emit(plan.update.results, plan.update.index)
-            else:
-                loaded = load_results(plan.workspace / OUTPUT_FOLDER, plan.input_volume, plan.parameters,
-                                      plan.segmentation_node)
-                if loaded.missing:
-                    self.log.emit(_("The engine did not write: {files}").format(files=", ".join(loaded.missing)))
-                self.finished.emit(loaded)
-        except (ResultsError, OSError) as load_error:
-            self.failed.emit(str(load_error))
-        except Exception as load_error:  # noqa: BLE001 - the panel must leave its running state whatever happens
-            self.failed.emit(_("Could not load the results: {error}").format(
-                error=f"{type(load_error).__name__}: {load_error}"))
+            with failures_reported(self.failed):
+                if self._cancel.is_set():
+                    self.failed.emit(_("Cancelled."))
+                elif error is not None:
+                    self.failed.emit(error)
+                elif plan.update is not None:
+                    update_prompt(plan.workspace / OUTPUT_FOLDER, plan.update.results, plan.update.index,
+                                  plan.input_volume, plan.parameters, self.before_change)
+                    self.updated.emit(plan.update.results, plan.update.index)
+                else:
+                    emit_results(plan.workspace / OUTPUT_FOLDER, plan.input_volume, plan.parameters,
+                                 plan.segmentation_node, self.log, self.finished)
         finally:
             if self.plan is None:
                 shutil.rmtree(plan.workspace, ignore_errors=True)
