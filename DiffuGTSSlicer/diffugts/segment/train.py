@@ -32,7 +32,7 @@ from ..training import ResumableRun, best_dice_threshold, class_balanced_loss, o
 from .checkpoint import load_refine, save_refine
 from .organ_context import OrganContext, context_of, prompt_organ
 from .pipeline import Segmenter
-from .refine import RefineConfig, RefineHead, refine_inputs
+from .refine import INPUT_CHANNELS, RefineConfig, RefineHead, refine_inputs
 from .settings import SegmentSettings
 from .training_config import RefineTrainingConfig
 
@@ -212,6 +212,13 @@ def _patch(example: Example, size: int, rng: np.random.Generator) -> tuple[torch
     return example.inputs[box].float(), example.target[box]
 
 
+def example_probability(head: RefineHead, example: Example) -> torch.Tensor:
+    """The head's probability [1, 1, *valid] on a stored example: the channels it reads, padded to its strides."""
+    inputs = example.inputs.float()[:, [INPUT_CHANNELS.index(name) for name in head.config.inputs]]
+    with torch.no_grad():
+        return torch.sigmoid(_crop(head(_fit(inputs, head.size_multiple)), example.valid))
+
+
 def _fit(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
     """``tensor`` edge-padded at the far end of each axis to a size the head's strides divide."""
     pads = [(0, -n % multiple) for n in tensor.shape[2:]]
@@ -248,8 +255,7 @@ def train_refine(segmenter: Segmenter, config: RefineTrainingConfig, out_dir: st
     # examples with an empty target (which any high threshold "wins") do not choose it
     with torch.no_grad():
         threshold, dice = best_dice_threshold(
-            (torch.sigmoid(_crop(head(_fit(e.inputs.float(), head.size_multiple)), e.valid)),
-             _crop(e.target, e.valid) > 0.5)
+            (example_probability(head, e), _crop(e.target, e.valid) > 0.5)
             for e in examples if e.target.any())
     head.config = replace(head.config, threshold=threshold)
     report = {"config": asdict(config), "categories": seen_categories(config, segmenter.backbone, phantoms=not config.data),
