@@ -291,6 +291,9 @@ def test_cancel_drops_a_queued_job_and_stops_a_running_one(server, client, small
         time.sleep(0.05)
     asked = time.monotonic()
     assert client.cancel(running)["state"] == "running"  # cooperative: it stops at its next progress report
+    client.delete_volume(long_volume)  # accepted while the job still uses it: the file goes when the job ends
+    status, answer = raw(server.port, "POST", "/jobs", json.dumps({"volume": long_volume, "prompts": ["spleen tumor"]}))
+    assert status == 404, answer  # gone from the store at once
     while client.job(running)["state"] == "running":
         assert time.monotonic() - asked < 30
         time.sleep(0.05)
@@ -301,7 +304,6 @@ def test_cancel_drops_a_queued_job_and_stops_a_running_one(server, client, small
         assert status == 409 and "cancelled" in error_of(answer)
         with pytest.raises(DiffuGTSError, match="cancelled on the server"):
             client.wait(job_id)
-    client.delete_volume(long_volume)  # no longer pinned by the job
     assert not (server.work_dir / "volumes" / f"{long_volume}.nii.gz").exists()
 
 

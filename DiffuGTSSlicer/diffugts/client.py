@@ -27,7 +27,7 @@ UPLOAD_FORMATS = {".nii.gz": "nii.gz", ".nii": "nii", ".nrrd": "nrrd", ".mha": "
 REPORT = "report.json"
 CHUNK = 1 << 20
 POLL_S = (0.05, 0.2)  # first and longest wait between two status requests (the longest is lost time at the end)
-CLEANUP_TIMEOUT_S = 5.0  # each request (and the wait for a cancelled job) when an interrupted run cleans up
+CLEANUP_TIMEOUT_S = 5.0  # each request when an interrupted run cleans up
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -206,7 +206,7 @@ def segment(client: Client, image: str | Path, request: dict, out: str | Path, *
     except KeyboardInterrupt:  # being stopped (Ctrl+C, Slicer's Cancel): short requests, within the grace given
         cleanup = Client(client.url, client._token, timeout=CLEANUP_TIMEOUT_S, retry_s=0)
         if job_id is not None:
-            _quietly(_cancel_and_wait, cleanup, job_id)  # a running job pins its upload until it has stopped
+            _quietly(cleanup.cancel, job_id)  # the job stops at its next progress report; its upload goes then
         raise
     finally:
         for volume_id in uploaded:
@@ -215,14 +215,6 @@ def segment(client: Client, image: str | Path, request: dict, out: str | Path, *
     report.update(image=str(Path(image).resolve()), server={"url": client.url, "job": job_id})
     _write_atomic(written[REPORT], [json.dumps(report, indent=2).encode()])
     return job, written
-
-
-def _cancel_and_wait(client: Client, job_id: str) -> None:
-    """Cancel the job and wait (at most CLEANUP_TIMEOUT_S) until it has stopped (it stops at its next progress
-    report)."""
-    deadline = time.monotonic() + CLEANUP_TIMEOUT_S
-    while client.cancel(job_id)["state"] == "running" and time.monotonic() < deadline:
-        time.sleep(POLL_S[0])
 
 
 def _quietly(call, *args) -> None:

@@ -96,8 +96,6 @@ def create_app(segmenter, work_dir: Path, *, token: str | None = None, hosts: fr
             volumes.delete(volume_id)
         except KeyError:
             raise HTTPException(404, f"no volume {volume_id}") from None
-        except Busy as error:
-            raise HTTPException(409, str(error)) from None
         return {"deleted": volume_id}
 
     @api.post("/jobs", status_code=202)

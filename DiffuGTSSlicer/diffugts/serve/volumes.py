@@ -38,12 +38,14 @@ class StoredVolume:
 
 
 class VolumeStore:
-    """Volumes in ``folder``, at most ``capacity`` of them; a pinned volume is never deleted or evicted."""
+    """Volumes in ``folder``, at most ``capacity`` of them; a pinned volume is never evicted, and one deleted
+    while pinned is gone from the store at once and from the disk when its last job ends."""
 
     def __init__(self, folder: Path, capacity: int) -> None:
         self.folder = folder
         self.capacity = capacity
         self._volumes: OrderedDict[str, StoredVolume] = OrderedDict()
+        self._leaving: dict[str, StoredVolume] = {}  # deleted while pinned: the file goes at the last unpin
         self._lock = threading.Lock()
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -77,17 +79,23 @@ class VolumeStore:
 
     def unpin(self, volume_id: str) -> None:
         with self._lock:
-            stored = self._volumes.get(volume_id)
-            if stored is not None:
-                stored.pins -= 1
+            stored = self._volumes.get(volume_id) or self._leaving.get(volume_id)
+            if stored is None:
+                return
+            stored.pins -= 1
+            if stored.pins == 0 and self._leaving.pop(volume_id, None) is not None:
+                stored.path.unlink(missing_ok=True)
 
     def delete(self, volume_id: str) -> None:
-        """Remove the volume and its file; KeyError when unknown, Busy while a job uses it."""
+        """Remove the volume (KeyError when unknown); its file goes now, or when the jobs using it have ended
+        (a client that cancels a running job cannot wait for its next progress report)."""
         with self._lock:
             stored = self._volumes[volume_id]
             if stored.pins:
-                raise Busy("the volume is used by a queued or running job; cancel the job first")
-            self._remove(stored)
+                del self._volumes[volume_id]
+                self._leaving[volume_id] = stored
+            else:
+                self._remove(stored)
 
     def _remove(self, stored: StoredVolume) -> None:
         del self._volumes[stored.id]
