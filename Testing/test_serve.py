@@ -400,3 +400,42 @@ def test_serve_command_starts_answers_and_removes_its_work_folder(tmp_path):
     assert process.returncode == 0, errors
     assert f"serving on http://127.0.0.1:{port} (token required)" in errors
     assert not list(tmp_path.glob("diffugts-serve-*"))
+
+
+@pytest.mark.slow
+def test_serve_stops_by_itself_when_the_process_it_was_started_with_ends(tmp_path):
+    """Slicer starts its warm engine with --stop-with its own id: a crash of Slicer must not leave it running."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # stands in for Slicer
+    process = subprocess.Popen([sys.executable, "-m", "diffugts", "serve", "--port", str(port), "--device", "cpu",
+                                "--work-dir", str(tmp_path), "--stop-with", str(parent.pid)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "DIFFUGTS_TOKEN": TOKEN})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                assert Client(f"http://127.0.0.1:{port}", TOKEN).health()["status"] == "ok"
+                break
+            except DiffuGTSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        parent.kill()  # a crash: nothing tells the server
+        parent.wait()
+        _, errors = process.communicate(timeout=30)
+    finally:
+        parent.kill()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, errors
+    assert f"process {parent.pid} (--stop-with) has ended; stopping" in errors
+    assert not list(tmp_path.glob("diffugts-serve-*"))  # its work folder went with it
+
+
+def test_serve_refuses_a_stop_with_process_that_is_not_running(capsys):
+    pid = 4_000_000  # beyond any pid_max: never a running process
+    code = main(["serve", "--port", "0", "--stop-with", str(pid)])  # refused before any model is loaded
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and f"--stop-with {pid}: no process {pid} is running" in error and len(error.splitlines()) == 1

@@ -5,6 +5,7 @@ prompt -> terminology table shared with the engine."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import tomllib
@@ -88,6 +89,20 @@ def test_segment_command_follows_the_engine_contract(tmp_path):
         Parameters(threads=-1)
 
 
+def test_the_modality_list_is_the_engines_and_each_choice_reaches_it_as_given(tmp_path):
+    from diffugts.cli import build_parser
+    from diffugts.io.sequence import MODALITIES as ENGINE
+    from DiffuGTSSlicerLib.parameters import MODALITIES
+
+    ui = (REPO_ROOT / "DiffuGTSSlicer" / "Resources" / "UI" / "DiffuGTSSlicer.ui").read_text(encoding="utf-8")
+    combo = ui.split('name="modalityComboBox"', 1)[1].split("</widget>", 1)[0]
+    assert re.findall(r"<string>([^<]*)</string>\s*</property>\s*</item>", combo) == ["Auto", *ENGINE]
+    assert MODALITIES == ("auto", *ENGINE) and "MR-T1c" in MODALITIES and "MR-FLAIR" in MODALITIES
+    for modality in ENGINE:
+        arguments = segment_arguments(tmp_path / "in.nrrd", tmp_path / "out", Parameters(prompts=["x"], modality=modality))
+        assert build_parser().parse_args(engine_command(*arguments)[3:]).modality == modality
+
+
 def test_the_engines_own_parser_reads_every_option_the_module_passes(tmp_path):
     from diffugts.cli import build_parser
 
@@ -111,6 +126,7 @@ def test_engine_environment_carries_the_engine_the_folder_and_the_token_not_on_t
 
 def test_presets_and_history():
     assert "kidney tumor" in presets_for("CT") and "glioma" in presets_for("MR")
+    assert presets_for("MR-T1c") == presets_for("MR-FLAIR") == presets_for("MR")  # every sequence: the MR presets
     every = presets_for("auto")
     assert len(every) == len(set(every)) and set(presets_for("CT")) <= set(every)
     history = PromptHistory(Settings())

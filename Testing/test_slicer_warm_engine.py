@@ -4,6 +4,8 @@ with a Server URL the remote one is used and no local engine starts."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import psutil
 import pytest
@@ -41,6 +43,7 @@ def test_the_local_engine_is_a_loopback_serve_whose_token_never_reaches_the_comm
     arguments = serve_arguments(40123, parameters)
     args = build_parser().parse_args(arguments)
     assert (args.command, args.host, args.port, args.device, args.threads) == ("serve", "127.0.0.1", 40123, "cpu", 2)
+    assert args.stop_with == os.getpid()  # a crash of Slicer does not leave it running
     assert (args.backbone, args.heads, args.refine, args.token_file) == (
         "maisi-rflow-v2", "/m/heads.safetensors", "/m/refine.safetensors", None)
     assert serve_arguments(1, Parameters(prompts=["x"]))[-2:] == ["--device", "auto"]  # demo: no model options

@@ -1,9 +1,11 @@
 """The warm engine: one local ``diffugts serve`` on loopback with a random token, run by PythonSlicer as a separate
 process (never in Slicer's own Python), reused for every prompt and click of the session, started again when it
-has died or the chosen models changed, and stopped when the panel closes (module reload or Slicer's exit)."""
+has died or the chosen models changed, and stopped when the panel closes (module reload or Slicer's exit) or,
+should Slicer crash, by itself (``--stop-with``)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
@@ -37,8 +39,10 @@ def server_key(parameters: Parameters) -> tuple:
 
 
 def serve_arguments(port: int, parameters: Parameters) -> list[str]:
-    """``diffugts serve`` on loopback for the chosen models, device and threads."""
-    arguments = ["serve", "--host", HOST, "--port", str(port), "--device", parameters.device]
+    """``diffugts serve`` on loopback for the chosen models, device and threads, ending when this process (Slicer)
+    ends, even by a crash."""
+    arguments = ["serve", "--host", HOST, "--port", str(port), "--stop-with", str(os.getpid()),
+                 "--device", parameters.device]
     if parameters.threads:
         arguments += ["--threads", str(parameters.threads)]
     return arguments + model_arguments(parameters)

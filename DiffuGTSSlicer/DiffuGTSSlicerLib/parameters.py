@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-MODALITIES = ("auto", "CT", "MR")
+from diffugts.io.sequence import MODALITIES as ENGINE_MODALITIES
+
+MODALITIES = ("auto", *ENGINE_MODALITIES)  # the panel's Modality list, in this order (its .ui lists the same)
 QUALITIES = ("fast", "balanced", "best")
 DEVICES = ("auto", "cpu", "cuda")
 INPUT_VOLUME_REFERENCE = "InputVolume"

@@ -14,9 +14,10 @@ HISTORY_LENGTH = 20
 
 
 def presets_for(modality: str) -> tuple[str, ...]:
-    """Presets for 'CT' or 'MR'; for 'auto', all of them, CT first, without repeats."""
-    if modality in PRESETS:
-        return PRESETS[modality]
+    """Presets for 'CT' or 'MR' (any MR sequence: 'MR-T1c', ...); for 'auto', all of them, CT first, no repeats."""
+    family = "MR" if modality.startswith("MR") else modality
+    if family in PRESETS:
+        return PRESETS[family]
     return tuple(dict.fromkeys(p for group in PRESETS.values() for p in group))
 
 

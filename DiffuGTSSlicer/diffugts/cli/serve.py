@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--return-freed-memory", action="store_true",
                         help="give memory back to the system after each job: less memory held between jobs, "
                              "slower new prompts (by default the server keeps it for the next job)")
+    parser.add_argument("--stop-with", type=positive_int, metavar="PID",
+                        help="stop when the process PID has ended (Slicer passes its own, so that a crash of Slicer "
+                             "does not leave the server running)")
     add_weights_device_options(parser)
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise DiffuGTSError(f"diffugts serve needs FastAPI and uvicorn ({error})",
                             hint='Install them with: pip install "diffugts[serve]".') from None
     from ..serve.security import allowed_hosts, check_bind, new_token
+    from ..serve.watchdog import stop_when_gone, watched_process
 
     token = read_token(args)
     check_bind(args.host, token)
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if generated:  # loopback without a token of the user's: any local program or web page could use it
         token = new_token()
     check_port_free(args.host, args.port)
+    watched = watched_process(args.stop_with) if args.stop_with else None
     if args.work_dir and not Path(args.work_dir).is_dir():
         raise DiffuGTSError("--work-dir must be an existing folder", path=args.work_dir)
     if not args.return_freed_memory:
@@ -85,7 +90,16 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
         print(f"diffugts: serving on http://{args.host}:{args.port} (token required); Ctrl+C stops",
               file=sys.stderr, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False)  # clients poll: no line per request
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                               access_log=False))  # clients poll: no line per request
+        if watched is not None:
+            def stop() -> None:
+                print(f"diffugts: process {watched.pid} (--stop-with) has ended; stopping", file=sys.stderr,
+                      flush=True)
+                server.should_exit = True
+
+            stop_when_gone(watched, stop)
+        server.run()
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)  # the app removes it at shutdown; this covers a failed start
     return 0
