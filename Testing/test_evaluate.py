@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,10 +226,14 @@ def test_cli_evaluates_a_given_refinement_head_without_the_named_atlases(tmp_pat
 
     head = tmp_path / "my_head.safetensors"
     shutil.copyfile(bundled_refine_path("demo-ct"), head)
+    weights = shutil.copytree(Path(bundled_refine_path("demo-ct")).parents[2] / "backbone" / "bundled" / "demo_ct",
+                              tmp_path / "retrained-backbone")  # a backbone run's --out folder
     out = tmp_path / "run"
     assert main(["--progress", "none", "evaluate", "--phantom-split", "organs-a", "--n", "1", "--size", "32",
                  "--limit", "1", "--methods", "diffugts", "--quality", "fast", "--refine", str(head),
+                 "--backbone", "demo-ct", "--weights", str(weights),
                  "--exclude-atlas-patient", "ts_p1", "--out", str(out)]) == 0
     models = json.loads((out / SETTINGS_JSON).read_text())["models"]
     assert models["refinement_head"] == str(head) and models["excluded_atlas_patients"] == ["ts_p1"]
+    assert models["backbone"] == "demo-ct" and models["backbone_weights"]["source"] == str(weights)
     assert len(read_rows(out / CASES_CSV)) == 1

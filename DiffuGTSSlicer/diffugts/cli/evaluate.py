@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DiffuGTSError
-from .options import output_folder, positive_int, torch_device
+from .options import add_weights_device_options, output_folder, positive_int, torch_device
 
 QUALITIES = ("fast", "balanced", "best")
 OUTPUT_NAMES = ("cases.csv", "summary.csv", "summary.md", "evaluation.json")
@@ -31,8 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
                         help=f"methods to compare (default all: {', '.join(METHODS)})")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N cases")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where the networks run (default auto: a CUDA GPU when there is one)")
+    add_weights_device_options(parser)
+    parser.add_argument("--backbone", default="demo-ct",
+                        help="backbone of the Segmenter methods (default demo-ct; demo-mr, or a config .json, with "
+                        "its --weights): cases of a modality it does not model are skipped by them")
     parser.add_argument("--phantom-split", metavar="SPLIT",
                         help="instead of DATASET: phantoms of a zero-shot split's seen and unseen categories "
                         "(CT) plus healthy negatives, written to OUT/phantoms (reused when there)")
@@ -78,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if segmenter_methods:
         from ..segment import PRESETS, Segmenter
 
-        segmenter = Segmenter.from_pretrained("demo-ct", heads=args.heads, refine=args.refine,
-                                              device=torch_device(args.device))
+        segmenter = Segmenter.from_pretrained(args.backbone, weights=args.weights, heads=args.heads,
+                                              refine=args.refine, device=torch_device(args.device))
         segmenter.exclude_atlas_patients = tuple(args.exclude_atlas_patient)
         predictors.append(SegmenterPredictor(segmenter, PRESETS[args.quality], segmenter_methods))
         models = with_file_hashes(segmenter.models)
