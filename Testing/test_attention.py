@@ -129,6 +129,11 @@ def test_real_cases_for_training_are_seen_categories_or_tumor_free_in_the_backbo
         ("healthy_totalseg_example_ct", None), ("ibsi_phantom", "lung tumor"), ("pyrad_lung1", "lung tumor")]
     assert select_real_cases(read_dataset(real_data_dir), ["liver tumor"], "CT") == [
         c for c in chosen if c.mask is None]  # lung tumors are unseen there: they stay out
+    # an MR backbone trains on every MR sequence (each case encoded as its own), never on CT or unseen categories
+    mr = select_real_cases(read_dataset(real_data_dir), ["brain glioma", "brain metastasis"], "MR-T1c")
+    assert sorted((c.case_id, c.modality, c.category if c.mask else None) for c in mr) == [
+        ("brats13_pat0005", "MR-FLAIR", "brain glioma"), ("brats13_pat0005", "MR-T1c", "brain glioma"),
+        ("healthy_mni152_2009a", "MR-T1", None), ("pyrad_brain1", "MR-T1c", "brain glioma")]
 
 
 def test_training_on_real_cases_uses_them_as_positives_and_negatives(backbone, text_encoder, tmp_path,

@@ -69,9 +69,12 @@ def prepare_cases(backbone, categories: list[str], config: AttentionTrainingConf
 
 
 def select_real_cases(cases: list, categories: list[str], modality: str) -> list:
-    """The cases training may use: in ``modality``, and either a tumor of a seen category (never an unseen
-    one: that would break the zero-shot split) or no tumor at all (no mask: a negative)."""
-    return [case for case in cases if case.modality.upper().startswith(modality.upper())
+    """The cases training may use: in ``modality``'s family (CT; MR of any sequence: each case is encoded as its
+    own), and either a tumor of a seen category (never an unseen one: that would break the zero-shot split) or no
+    tumor at all (no mask: a negative)."""
+    from ..io.sequence import family
+
+    return [case for case in cases if family(case.modality) == family(modality)
             and (case.mask is None or case.category in categories)]
 
 
@@ -90,7 +93,7 @@ def prepare_real_cases(backbone, categories: list[str], config: AttentionTrainin
     for case in chosen:
         images, mask = case.load()
         encoded = encode_for_attention(backbone, next(iter(images.values())), timestep=config.timestep,
-                                       modality=config.modality, mask=mask)
+                                       modality=case.modality, mask=mask)
         prepared.append(TrainingCase(encoded, case.category if mask is not None else None, case.organ, case.case_id))
         progress("prepare real cases", len(prepared) / len(chosen))
     return prepared

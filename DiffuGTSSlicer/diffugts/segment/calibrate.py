@@ -59,7 +59,8 @@ def trials(segmenter, cases: list, categories: list[str], settings: SegmentSetti
             asked.append((others[n % len(others)], "wrong organ"))
         organ = read_volume(case.organ_mask) if case.organ_mask is not None else None
         for (text, kind), given in zip(asked, (organ, None)):  # the case's organ mask serves its own prompt only
-            finding = segmenter(image, [text], settings=settings, modality=modality, organ_mask=given).findings[0]
+            finding = segmenter(image, [text], settings=settings, modality=case.modality,
+                                organ_mask=given).findings[0]
             out.append(Trial(case.case_id, text, kind, float(finding.presence)))
         progress("calibrate presence", (n + 1) / (len(cases) + 1))
     result = segmenter(noise_volume(), categories, settings=settings, modality=modality)

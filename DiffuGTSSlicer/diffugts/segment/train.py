@@ -57,6 +57,7 @@ class Scan:
     image: Volume
     mask: Volume | None
     category: str
+    modality: str  # what it is encoded as: a real case's own ('MR-FLAIR', ...), the configured one for phantoms
     phantom: Phantom | None = None  # a phantom's organs are known: its organ masks stand for the priors
 
 
@@ -82,14 +83,15 @@ def _case_scan(case, categories: list[str]) -> Scan:
     images, mask = case.load()
     tumor = mask if mask is not None and mask.array.any() else None
     category = case.category if case.category in categories else categories[0]
-    return Scan(case.case_id, next(iter(images.values())), tumor, category)
+    return Scan(case.case_id, next(iter(images.values())), tumor, category, case.modality)
 
 
 def _phantom_scan(config: RefineTrainingConfig, categories: list[str], index: int, category: str, n: int) -> Scan:
     phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + index * 1009 + n)
     healthy = category == "healthy"
     asked = [c for c in categories if CATEGORIES[c].organ == phantom.organ] or categories if healthy else [category]
-    return Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)], phantom)
+    return Scan(f"phantom {index}", phantom.image, None if healthy else phantom.mask, asked[n % len(asked)],
+                config.modality, phantom)
 
 
 class ContextCache:
@@ -135,7 +137,7 @@ def prepare_examples(segmenter: Segmenter, config: RefineTrainingConfig, store: 
 def scan_examples(segmenter: Segmenter, config: RefineTrainingConfig, categories: list[str],
                   settings: SegmentSettings, contexts: ContextCache, scan: Scan, index: int) -> list[Example]:
     """One scan's examples: its tumor with its own prompt, with another organ's prompt, or its tumor-free image."""
-    state = segmenter.encode(scan.image, config.modality, mask=scan.mask)
+    state = segmenter.encode(scan.image, scan.modality, mask=scan.mask)
     empty = torch.zeros_like(state.encoded.image)
     rng = np.random.default_rng([config.seed, index])
     prompts = [(scan.category, state.encoded.mask if scan.mask is not None else empty)]
@@ -144,9 +146,9 @@ def scan_examples(segmenter: Segmenter, config: RefineTrainingConfig, categories
         prompts += [(str(rng.choice(others)), empty)] if others else []
     examples = []
     for text, target in prompts:
-        prompt = parse_prompt(text, config.modality)
+        prompt = parse_prompt(text, scan.modality)
         organ = prompt_organ(prompt)
-        context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, config.modality)
+        context = contexts.get(scan, organ, state.encoded.image, state.encoded.grid, scan.modality)
         if float((target * context.region).sum()) < MIN_TUMOR_IN_REGION * float(target.sum()):
             continue  # the prior missed the tumor's organ: as a target it would teach the head to miss tumors
         attention = segmenter.attention(state.encoded, prompt, context)
