@@ -151,6 +151,13 @@ def test_training_on_real_cases_uses_them_as_positives_and_negatives(backbone, t
     assert report["real_cases"] == [{"case": "ibsi_phantom", "category": "lung tumor"},
                                     {"case": "healthy_totalseg_example_ct", "category": None}]
     assert (tmp_path / "run" / "attention_heads.safetensors").is_file()
+    # a category phantoms cannot show (lymph node) trains on real cases only: no phantom, still a category
+    from diffugts.attention.train import prepare_cases, seen_categories
+
+    assert [c.category for c in prepare_cases(backbone, ["lymph node", "lung tumor"], config)] == ["lung tumor"]
+    every = AttentionTrainingConfig(real_data=str(manifest))
+    assert "lymph node" in seen_categories(every, backbone, phantoms=False)
+    assert "lymph node" not in seen_categories(every, backbone)
     unseen = AttentionTrainingConfig(**{**config.__dict__, "categories": ["liver tumor"]})
     only_tumors = tmp_path / "tumors.csv"
     only_tumors.write_text("\n".join(manifest.read_text().splitlines()[:2]) + "\n")

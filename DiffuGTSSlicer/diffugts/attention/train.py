@@ -56,10 +56,12 @@ def seen_categories(config, backbone, *, phantoms: bool = True) -> list[str]:
 
 def prepare_cases(backbone, categories: list[str], config: AttentionTrainingConfig,
                   progress: ProgressCallback = silent) -> list[TrainingCase]:
-    """Phantoms of each category, encoded once (the backbone is frozen, so features never change)."""
-    cases, total = [], len(categories) * config.cases_per_category
+    """Phantoms of each category phantoms can show, encoded once (the backbone is frozen, so features never
+    change); the others are trained on real cases only."""
+    total = sum(c in PHANTOM_CATEGORIES for c in categories) * config.cases_per_category
+    cases = []
     for c, category in enumerate(categories):
-        for n in range(config.cases_per_category):
+        for n in range(config.cases_per_category if category in PHANTOM_CATEGORIES else 0):
             phantom = make_phantom(category, config.modality, config.size, seed=config.seed * 100_003 + c * 1009 + n)
             encoded = encode_for_attention(backbone, phantom.image, timestep=config.timestep,
                                            modality=config.modality, mask=phantom.mask)
@@ -111,7 +113,7 @@ def train_attention(backbone, text_encoder, config: AttentionTrainingConfig, out
                     progress: ProgressCallback = silent) -> tuple[AttentionHeads, dict]:
     """Train (or resume) heads; writes ``attention_heads.safetensors`` and its JSON report to ``out_dir``."""
     out_dir = Path(out_dir)
-    categories = seen_categories(config, backbone)
+    categories = seen_categories(config, backbone, phantoms=not config.real_data)  # real cases show any category
     run = ResumableRun(out_dir, asdict(config), save_heads, load_heads)  # refuses another run's folder now
     cases = prepare_cases(backbone, categories, config, progress) + prepare_real_cases(backbone, categories, config,
                                                                                         progress)
