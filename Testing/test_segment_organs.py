@@ -103,3 +103,20 @@ def test_demo_score_is_the_dice_of_label_one_against_the_bundled_mask(tmp_path):
     kept = int((half > 0).sum())
     assert dice == pytest.approx(2 * kept / (kept + int((truth.array > 0).sum())))
     assert entry["prompt"] == "lung tumor"
+
+
+def test_a_second_organ_on_a_cached_scan_registers_no_atlas_again(segmenter, monkeypatch):
+    """The atlas-to-scan transforms do not depend on the organ: a scan's atlases are registered once, by its first
+    prompt that needs them, and a second prompt naming another atlas organ reuses them (it registered them all
+    again before, 4-5 s of a new prompt's 6.5 s 'organ' stage on the 256x256x128 benchmark CT)."""
+    from diffugts.organs import atlas
+
+    calls = []
+    register = atlas.register
+    monkeypatch.setattr(atlas, "register", lambda *args, **kwargs: calls.append(1) or register(*args, **kwargs))
+    image = make_phantom("kidney tumor", "CT", (40, 36, 28), seed=11).image  # a scan no other test segments
+    kidney = segmenter(image, "kidney tumor", settings=FAST).findings[0]
+    liver = segmenter(image, "liver tumor", settings=FAST).findings[0]
+    assert (kidney.organ.name, liver.organ.name) == ("kidney", "liver")
+    assert kidney.organ.method == liver.organ.method == "atlas"
+    assert len(calls) == len(atlas.atlases("CT")) > 0  # once per atlas for the scan, not per organ

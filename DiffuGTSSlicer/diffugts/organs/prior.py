@@ -55,18 +55,34 @@ def organ_priors(image: Volume, organs: Sequence[str], *, modality: str | None =
     """Priors for several organs of one image; atlas registrations are shared between them.
 
     ``exclude_patients``: atlases of these patients are not used (leave-one-patient-out evaluation)."""
-    start = time.perf_counter()
-    if not np.ptp(image.array):
-        raise InputError("the image is constant: no organ can be found in it", path=image.source,
-                         hint="Check that the right file was given (not an empty or blank volume).")
-    kind = "CT" if (modality or image.modality).upper().startswith("CT") else "MR"
-    builder = _CtPriors(image, exclude_patients) if kind == "CT" else _MrPriors(image)
-    results = []
-    for organ in organs:  # each organ's seconds include the shared work it was the first to need
-        probability, method, note = builder.make(" ".join(organ.lower().split()))
-        results.append(OrganPrior(organ, to_input_grid(probability, image), method, note, 0.0))
-        results[-1].seconds, start = time.perf_counter() - start, time.perf_counter()
-    return results
+    priors = OrganPriors(image, modality=modality, exclude_patients=exclude_patients)
+    return [priors.prior(organ) for organ in organs]
+
+
+class OrganPriors:
+    """The priors of one image, made on demand: what organs share (the working grids, the atlas registrations)
+    is made once, by the first organ that needs it, and kept for the next (a second prompt on a scan registers
+    no atlas again). ``exclude_patients``: atlases of these patients are not used."""
+
+    def __init__(self, image: Volume, *, modality: str | None = None, exclude_patients: Collection[str] = ()) -> None:
+        start = time.perf_counter()
+        if not np.ptp(image.array):
+            raise InputError("the image is constant: no organ can be found in it", path=image.source,
+                             hint="Check that the right file was given (not an empty or blank volume).")
+        self.image = image
+        kind = "CT" if (modality or image.modality).upper().startswith("CT") else "MR"
+        self._builder = _CtPriors(image, exclude_patients) if kind == "CT" else _MrPriors(image)
+        self._setup = time.perf_counter() - start  # counted in the first organ's seconds
+
+    def prior(self, organ: str) -> OrganPrior:
+        """One organ's prior (a vocabulary name, "body", "head", "left lung" or "right lung"); its seconds
+        include the shared work it was the first to need."""
+        start = time.perf_counter()
+        probability, method, note = self._builder.make(" ".join(organ.lower().split()))
+        prior = OrganPrior(organ, to_input_grid(probability, self.image), method, note,
+                           time.perf_counter() - start + self._setup)
+        self._setup = 0.0
+        return prior
 
 
 def user_prior(image: Volume, organ: str, mask: Volume) -> OrganPrior:

@@ -13,7 +13,6 @@ none). Three maps on the model grid:
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from ..backbone.grid import ModelGrid, map_to_model_grid
 from ..evaluation.baselines import MAD_TO_SD
 from ..io import Volume
-from ..organs.prior import OrganPrior
+from ..organs.prior import OrganPrior, OrganPriors, user_prior
 
 MARGIN_MM = 6.0
 Z_CLIP = 8.0
@@ -50,16 +49,11 @@ def prompt_organ(prompt) -> str:
 
 
 def organ_context(volume: Volume, organ: str, image: torch.Tensor, grid: ModelGrid, *,
-                  organ_mask: Volume | None = None, modality: str | None = None,
-                  exclude_patients: Collection[str] = ()) -> OrganContext:
-    """The context of ``organ`` for ``volume`` (its model-grid ``image`` and ``grid``, as encoded);
-    ``exclude_patients``: atlases left out (a scan of an atlas patient, in training and evaluation)."""
-    from ..organs.prior import organ_priors, user_prior
-
-    if organ_mask is not None:
-        prior = user_prior(volume, organ, organ_mask)
-    else:
-        prior = organ_priors(volume, [organ], modality=modality, exclude_patients=exclude_patients)[0]
+                  organ_mask: Volume | None, priors: OrganPriors | None) -> OrganContext:
+    """The context of ``organ`` for ``volume`` (its model-grid ``image`` and ``grid``, as encoded): from the user's
+    ``organ_mask`` when given, else from ``priors`` (the volume's, shared by its prompts: the atlases are
+    registered to a scan once, whatever the organ; None only with an organ mask)."""
+    prior = user_prior(volume, organ, organ_mask) if organ_mask is not None else priors.prior(organ)
     return context_of(prior, image, grid)
 
 

@@ -7,7 +7,9 @@ A call runs named stages, each a method with explicit inputs and outputs; the ca
 :class:`~.cache.Stages`, keyed by every input of the stage (so a second prompt, or anything else that changes
 one input, reruns only the stages downstream of it):
   encode      volume, modality          -> model grid, latent, frozen features, VAE reconstruction
-  organ       volume, organ, organ mask -> the organ context (prior, search region, organ z-score)
+  priors      volume, modality, atlases left out -> the volume's organ priors, made on demand and kept (so
+              the atlases are registered to a scan once, not once per organ; none with a user's organ mask)
+  organ       volume, organ, organ mask, priors -> the organ context (prior, search region, organ z-score)
   attention   encoding, prompt, context -> the prompt's attention map gated by the search region
   sample      encoding, latent mask, steps, seed -> one pseudo-healthy sample (the mask: the union of the
               prompts' attention above threshold, keyed by its content)
@@ -42,6 +44,7 @@ from ..backbone.sliding import decode_latent
 from ..errors import DiffuGTSError
 from ..io import Volume
 from ..io.crop import Box, crop, uncrop
+from ..organs.prior import OrganPriors
 from ..progress import ProgressCallback, silent
 from ..text import parse_prompt, relevance
 from ..text.prompts import RELEVANCE_THRESHOLD
@@ -86,8 +89,9 @@ class Segmenter:
         self.refine = refine.eval().to(backbone.device)
         self.attention_threshold = float(attention_threshold)
         self.models = models or {}
-        self.stages = Stages({"encode": cache_volumes, "organ": cache_organs, "attention": cache_maps,
-                              "sample": cache_samples, "refine": cache_maps, "guide": 0, "click": 0})
+        self.stages = Stages({"encode": cache_volumes, "priors": cache_volumes, "organ": cache_organs,
+                              "attention": cache_maps, "sample": cache_samples, "refine": cache_maps, "guide": 0,
+                              "click": 0})
         self.volumes, self.organs, self.samples = (self.stages.caches[n] for n in ("encode", "organ", "sample"))
         self.exclude_atlas_patients: tuple[str, ...] = ()  # evaluation on an atlas patient's scans leaves it out
         if text_encoder.dim != heads.config.text_dim:
@@ -163,8 +167,10 @@ class Segmenter:
             state = run("encode", partial(self.encode, prompts=len(texts), seeds=len(settings.seeds),
                                           progress=progress), volume=image, modality=modality)
         with timed(timings, "organ"):
+            priors = (run("priors", OrganPriors, image=image, modality=modality,
+                          exclude_patients=self.exclude_atlas_patients) if user_organ is None else None)
             contexts = [run("organ", self._organ, volume=image, state=state, organ=prompt_organ(prompt),
-                            organ_mask=user_organ, modality=modality, exclude_patients=self.exclude_atlas_patients)
+                            organ_mask=user_organ, priors=priors)
                         for prompt in parsed]
         for prompt, context in zip(parsed, contexts):
             if context.value.note:
@@ -217,12 +223,12 @@ class Segmenter:
         return VolumeState(encoded, reconstruction)
 
     @staticmethod
-    def _organ(volume: Volume, state: VolumeState, organ: str, organ_mask: Volume | None, modality: str,
-               exclude_patients: tuple[str, ...]) -> OrganContext:
-        """Stage organ: ``organ``'s context on this volume (from the user's organ mask when given)."""
+    def _organ(volume: Volume, state: VolumeState, organ: str, organ_mask: Volume | None,
+               priors: OrganPriors | None) -> OrganContext:
+        """Stage organ: ``organ``'s context on this volume (from the user's organ mask when given, else from
+        ``priors``, the volume's: stage priors, keyed by the volume, modality and atlases left out)."""
         encoded = state.encoded
-        return organ_context(volume, organ, encoded.image, encoded.grid, organ_mask=organ_mask, modality=modality,
-                             exclude_patients=exclude_patients)
+        return organ_context(volume, organ, encoded.image, encoded.grid, organ_mask=organ_mask, priors=priors)
 
     def _attention(self, state: VolumeState, prompt, heads: AttentionHeads,
                    context: OrganContext | None) -> torch.Tensor:
