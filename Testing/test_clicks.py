@@ -69,8 +69,11 @@ def test_a_negative_click_removes_the_false_positive_it_lands_on(segmenter, phan
     assert labels.max() > 0, "the text prompt left no false positive to click on"
     largest = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
     click = Point(deepest_ras(phantom.image, largest), positive=False)
+    refined, sampled = segmenter.stages.caches["refine"].misses, segmenter.samples.misses
     after = segmenter(phantom.image, PROMPT, settings=FAST, points=[click]).findings[0].mask.array > 0
     assert not (after & largest).any()
+    # a negative point changes neither what is inpainted nor what the refinement reads: both reused
+    assert segmenter.stages.caches["refine"].misses == refined and segmenter.samples.misses == sampled
     samples = segmenter.samples.misses
     again = segmenter(phantom.image, PROMPT, settings=FAST, points=[click]).findings[0].mask.array > 0
     assert np.array_equal(again, after) and segmenter.samples.misses == samples  # same clicks: all from caches

@@ -74,10 +74,6 @@ class Keyed(Generic[T]):
         """A value keyed by its own content (equal content, equal key, whatever made it)."""
         return cls((name, key_of(value)), value)
 
-    def part(self, name: str) -> Keyed:
-        """A field of this value, keyed by this key and the field's name."""
-        return Keyed((self.key, name), getattr(self.value, name))
-
 
 def key_of(value: Any) -> Hashable:
     """A hashable key for a stage input: a Keyed value's key, plain data as it is, volumes, tensors and arrays by

@@ -189,8 +189,11 @@ class Segmenter:
                       for a, c, g in zip(attention, contexts, guidance)]
         samples = self._samples(state, [g.value.inpaint for g in guided], settings, timings, progress)
         with timed(timings, "refine"):
-            refined = [run("refine", self._refine, state=state, attention=g.part("attention"), samples=tuple(samples),
-                           context=g.part("context"), gate=settings.restrict_to_organ, head=self.refine)
+            # attention and context as guided, keyed by content: a negative point leaves both as they were
+            refined = [run("refine", self._refine, state=state,
+                           attention=Keyed.by_content(g.value.attention, "attention"), samples=tuple(samples),
+                           context=Keyed.by_content(g.value.context, "context"),
+                           gate=settings.restrict_to_organ, head=self.refine)
                        for g in guided]
             refined = [run("click", modulate, state=state, refined=r, guidance=g) for r, g in zip(refined, guidance)]
             progress("refine", 1.0)
