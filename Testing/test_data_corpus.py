@@ -153,7 +153,7 @@ def test_tumor_status_without_a_mask(prompt: str, notes: str, expected: str) -> 
 def test_modality_from_the_manifest_or_the_file_name() -> None:
     assert modality_of("MR", "x/mr_head_vs_seg_001_t1ce.nii.gz") == "MR-T1c"
     assert modality_of("MR", "stroke_FLAIR.nii.gz") == "MR-FLAIR"
-    assert modality_of("MR", "chris_pd.nii.gz") == "MR"
+    assert modality_of("MR", "chris_pd.nii.gz") == "MR-PD" and modality_of("MR", "head.nii.gz") == "MR"
     assert modality_of("MR-T2", "whatever.nii.gz") == "MR-T2"
     assert modality_of("", "abdomen_ct.nii.gz") == "CT" and modality_of("", "scan.nii.gz") is None
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ...errors import DiffuGTSError
 from ...io import atomic_output, write_csv
+from ...io.sequence import family
 from ...progress import ProgressCallback, silent
 from .content import fingerprint
-from .describe import family
 from .folder import CorpusFolder
 from .licence import PERMISSIVE
 from .load import load_row
