@@ -20,7 +20,7 @@ With points and boxes (:mod:`.clicks`), two more, after attention and after refi
               point reuses the samples and the refinement)
   click       encoding, refined probability, the prompt's clicks -> the probability raised and lowered
 So a negative point on a cached volume reruns guide and click for its prompt, a positive one refine too (and
-sample when it lands outside the region inpainted so far), then restore and postprocess.
+sample whenever it changes the latent inpainting mask), then restore and postprocess.
 Then, per call: restore (back to the input's grid, out of the ROI) and postprocess (presence test: below the
 calibrated threshold, "not found" and an empty mask; mask, components, uncertainty).
 """
