@@ -122,6 +122,8 @@ def test_engine_environment_carries_the_engine_the_folder_and_the_token_not_on_t
     assert env["PYTHONPATH"].split(":")[0].endswith("DiffuGTSSlicer") and env["PYTHONPATH"].endswith("/other")
     assert (env[HOME_VARIABLE], env[SERVER_TOKEN_VARIABLE]) == ("/m", "t0k")
     assert HOME_VARIABLE not in engine_environment(Parameters(), base={HOME_VARIABLE: "/old"})
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"  # threads that wait sleep: the engine shares the machine with Slicer
+    assert engine_environment(Parameters(), base={"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_presets_and_history():

@@ -72,10 +72,14 @@ def wanted_outputs(parameters: Parameters) -> list[str]:
 
 
 def engine_environment(parameters: Parameters, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of an engine process: the bundled engine importable, models folder and server token set."""
+    """The environment of an engine process: the bundled engine importable, models folder and server token set,
+    and its OpenMP threads sleeping rather than spinning while they wait (unless the user chose otherwise): the
+    engine shares the machine with Slicer, and spinning threads starved by Slicer's own work made a click 3x
+    slower on a busy 2-core machine (benchmarks/README.md, "Seconds per click through the warm server")."""
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join([str(ENGINE_PARENT), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for variable, value in ((HOME_VARIABLE, parameters.models_folder),
                             (SERVER_TOKEN_VARIABLE, parameters.server_token)):
         if value:
