@@ -372,24 +372,30 @@ def test_terminating_segment_with_server_cancels_the_servers_job(server, tmp_pat
     assert not server_job.folder.exists() and not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_serve_command_starts_answers_and_removes_its_work_folder(tmp_path):
+def serve_process(*arguments: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """A `diffugts serve` process on a free loopback port (CPU, the demo models) once it answers; and its port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    (tmp_path / "token").write_text(TOKEN + "\n")
     process = subprocess.Popen([sys.executable, "-m", "diffugts", "serve", "--port", str(port), "--device", "cpu",
-                                "--token-file", str(tmp_path / "token"), "--work-dir", str(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            assert Client(f"http://127.0.0.1:{port}", TOKEN).health()["status"] == "ok"
+            return process, port
+        except DiffuGTSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"diffugts serve did not start: {process.communicate()[1]}") from None
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_serve_command_starts_answers_and_removes_its_work_folder(tmp_path):
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    process, port = serve_process("--token-file", str(tmp_path / "token"), "--work-dir", str(tmp_path))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert Client(f"http://127.0.0.1:{port}", TOKEN).health()["status"] == "ok"
-                break
-            except DiffuGTSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
         (work,) = tmp_path.glob("diffugts-serve-*")
         assert {p.name for p in work.iterdir()} == {"volumes", "jobs"}
         with pytest.raises(DiffuGTSError, match="Set DIFFUGTS_TOKEN"):
@@ -405,23 +411,10 @@ def test_serve_command_starts_answers_and_removes_its_work_folder(tmp_path):
 @pytest.mark.slow
 def test_serve_stops_by_itself_when_the_process_it_was_started_with_ends(tmp_path):
     """Slicer starts its warm engine with --stop-with its own id: a crash of Slicer must not leave it running."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # stands in for Slicer
-    process = subprocess.Popen([sys.executable, "-m", "diffugts", "serve", "--port", str(port), "--device", "cpu",
-                                "--work-dir", str(tmp_path), "--stop-with", str(parent.pid)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process, _ = serve_process("--work-dir", str(tmp_path), "--stop-with", str(parent.pid),
                                env={**os.environ, "DIFFUGTS_TOKEN": TOKEN})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert Client(f"http://127.0.0.1:{port}", TOKEN).health()["status"] == "ok"
-                break
-            except DiffuGTSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
         parent.kill()  # a crash: nothing tells the server
         parent.wait()
         _, errors = process.communicate(timeout=30)

@@ -99,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
                 server.should_exit = True
 
             stop_when_gone(watched, stop)
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn raises the Ctrl+C (SIGINT) it shut down on again: a normal stop
+            pass
+        if not server.started:
+            raise DiffuGTSError(f"the server could not start on {args.host}:{args.port}",
+                                hint="The lines above say why; another --port may help.")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)  # the app removes it at shutdown; this covers a failed start
     return 0
