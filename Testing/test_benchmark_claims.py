@@ -11,13 +11,18 @@ MODEL_FREE_SECTIONS = {"Volume I/O", "Phantom generation", "Peer networks (cost 
                        "Synthetic lesions: realism"}
 
 
+def is_separator(line: str) -> bool:
+    """A Markdown table's header separator, however it is spaced ('| --- |', '|---:|')."""
+    return line.startswith("|") and "-" in line and not line.strip(" |-:")
+
+
 def tables(lines: list[str]):
     """(section, header line number, the three lines above) of every table."""
     section = ""
     for number, line in enumerate(lines):
         if line.startswith("## "):
             section = line[3:].strip()
-        if line.startswith("| ") and number + 1 < len(lines) and lines[number + 1].startswith("| ---"):
+        if line.startswith("| ") and number + 1 < len(lines) and is_separator(lines[number + 1]):
             if number == 0 or not lines[number - 1].startswith("|"):
                 yield section, number + 1, lines[max(0, number - 3):number]
 

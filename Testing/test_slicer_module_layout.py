@@ -14,7 +14,7 @@ from slicer_support import MODULE_DIR
 LIB = MODULE_DIR / "DiffuGTSSlicerLib"
 SLICER_PROVIDED = {"slicer", "qt", "ctk", "vtk"}
 PURE_ENGINE_MODULES = {"diffugts.terminology", "diffugts.progress", "diffugts.client", "diffugts.errors", "diffugts.units",
-                       "diffugts.report_schema"}
+                       "diffugts.report_schema", "diffugts.io.sequence"}
 QT_MODULES = {"qt_panel.py"}
 
 
