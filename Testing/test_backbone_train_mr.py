@@ -43,3 +43,35 @@ def test_demo_mr_trains_on_every_sequence_with_its_class_and_loads(tmp_path, mon
     assert [c["case_id"] for c in report["validation"]["cases"]] == ["held_out"]
     backbone = build_backbone("demo-mr", weights=tmp_path / "out")
     assert backbone.config.name == "demo-mr" and backbone.weights_info["source"] == str(tmp_path / "out")
+
+    # the heads and the refinement train on MR of every sequence, each case encoded as its own (not as MR-T1c)
+    from diffugts.cli import main
+    from diffugts.data.manifest import MANIFEST_COLUMNS
+    from diffugts.data.phantom import make_phantom
+    from diffugts.io import write_volume
+
+    monkeypatch.setenv("DIFFUGTS_HOME", str(tmp_path / "home"))
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    lines = [",".join(MANIFEST_COLUMNS)]
+    for name, category, modality in (("glioma_flair", "brain glioma", "MR-FLAIR"), ("healthy_t1", "healthy", "MR-T1")):
+        phantom = make_phantom(category, modality, 32, seed=3)
+        write_volume(phantom.image, cases / f"{name}.nii.gz")
+        mask = ""
+        if category != "healthy":
+            write_volume(phantom.mask, cases / f"{name}_mask.nii.gz")
+            mask = f"{name}_mask.nii.gz"
+        prompt, labels = ("brain glioma", "1=brain glioma") if mask else ("", "")
+        lines.append(",".join([name, f"{name}.nii.gz", mask, modality, "brain", prompt, labels] + [""] * 5))
+    (cases / "manifest.csv").write_text("\n".join(lines) + "\n")
+    told.clear()
+    weights = str(tmp_path / "out")
+    assert main(["--progress", "none", "train", "attention", "--backbone", "demo-mr", "--weights", weights,
+                 "--real-data", str(cases / "manifest.csv"), "--steps", "2", "--cases-per-category", "1",
+                 "--size", "32", "--out", str(tmp_path / "heads")]) == 0
+    assert {"MR-FLAIR", "MR-T1"} <= set(told)  # the real cases as themselves, beside the T1c phantoms
+    told.clear()
+    assert main(["--progress", "none", "train", "refine", "--backbone", "demo-mr", "--weights", weights,
+                 "--heads", str(tmp_path / "heads" / "attention_heads.safetensors"), "--data",
+                 str(cases / "manifest.csv"), "--steps", "2", "--out", str(tmp_path / "refine")]) == 0
+    assert {"MR-FLAIR", "MR-T1"} <= set(told) and "MR-T1c" not in told
