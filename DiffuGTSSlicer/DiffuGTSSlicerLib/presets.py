@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from diffugts.io.sequence import family
+
 PRESETS: dict[str, tuple[str, ...]] = {
     "CT": ("liver tumor", "kidney tumor", "pancreatic tumor", "lung nodule", "colon cancer",
            "hepatic vessel tumor", "bladder tumor", "bone metastasis"),
@@ -15,9 +17,8 @@ HISTORY_LENGTH = 20
 
 def presets_for(modality: str) -> tuple[str, ...]:
     """Presets for 'CT' or 'MR' (any MR sequence: 'MR-T1c', ...); for 'auto', all of them, CT first, no repeats."""
-    family = "MR" if modality.startswith("MR") else modality
-    if family in PRESETS:
-        return PRESETS[family]
+    if family(modality) in PRESETS:
+        return PRESETS[family(modality)]
     return tuple(dict.fromkeys(p for group in PRESETS.values() for p in group))
 
 

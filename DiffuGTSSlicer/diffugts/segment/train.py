@@ -96,7 +96,8 @@ def _phantom_scan(config: RefineTrainingConfig, categories: list[str], index: in
 
 class ContextCache:
     """Organ contexts of training scans, the prior made once per scan grid and organ (synthesized cases share
-    their host's grid, and a tumor barely moves an organ prior): one atlas registration per host, not per case."""
+    their host's grid, and a tumor barely moves an organ prior): atlas registrations per host and organ, not per
+    case."""
 
     def __init__(self, exclude_patients: tuple[str, ...]) -> None:
         self.exclude_patients = exclude_patients
