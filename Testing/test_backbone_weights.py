@@ -208,3 +208,10 @@ def test_a_missing_refinement_head_of_a_backbone_names_its_training_command_too(
         load_refine(bundled_refine_path("maisi-rflow-v2"))
     with pytest.raises(DiffuGTSError, match="refinement head file not found"):  # a user's path: as before
         load_refine("/nowhere/refine.safetensors")
+
+
+def test_an_unknown_backbone_is_named_as_unknown_before_any_heads_are_looked_for():
+    from diffugts.segment import Segmenter
+
+    with pytest.raises(DiffuGTSError, match=r"^unknown backbone 'nope'\. Known backbones: demo-ct, demo-mr"):
+        Segmenter.from_pretrained("nope")

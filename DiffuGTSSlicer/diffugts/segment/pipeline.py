@@ -107,11 +107,12 @@ class Segmenter:
         head being trained) are given."""
         from .. import __version__
         from ..attention.checkpoint import bundled_heads_path, load_heads
-        from ..backbone import build_backbone
+        from ..backbone import build_backbone, get_config
         from ..paths import cache_dir
         from ..text import CachedTextEncoder, build_text_encoder
         from .checkpoint import bundled_refine_path, load_refine
 
+        get_config(backbone)  # an unknown name is said as such, not as "no attention heads for backbone ..."
         heads_path = Path(heads) if heads else bundled_heads_path(backbone)
         attention_heads, heads_facts = load_heads(heads_path)
         if isinstance(refine, RefineHead):
