@@ -11,10 +11,11 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
+from DiffuGTSSlicerLib.engine_server import session_server
 from DiffuGTSSlicerLib.i18n import _
-from DiffuGTSSlicerLib.logic import SegmentationLogic
 from DiffuGTSSlicerLib.parameters import Parameters
 from DiffuGTSSlicerLib.results import LoadedResults
+from DiffuGTSSlicerLib.server_logic import ServerLogic
 
 
 class DiffuGTSSlicer(ScriptedLoadableModule):
@@ -56,20 +57,19 @@ class DiffuGTSSlicerWidget(ScriptedLoadableModuleWidget):
 
 
 class DiffuGTSSlicerLogic(ScriptedLoadableModuleLogic):
-    """For scripts: ``DiffuGTSSlicerLogic().segment(volumeNode, ["kidney tumor"])`` blocks until done.
-    ``organ_mask``: a segmentation or labelmap node to keep findings in; ``options``: Parameters fields."""
+    """For scripts: ``DiffuGTSSlicerLogic().segment(volumeNode, ["kidney tumor"])`` blocks until done, on the
+    session's warm engine (the panel's): the engine starts once and a volume is sent once, however many calls.
+    ``organ_mask``: a segmentation (its ``organ_segment``, else all its segments) or labelmap node to keep findings
+    in; ``options``: Parameters fields (``server_url``/``server_token`` for a remote server)."""
+
+    engine: ServerLogic | None = None  # shared by every instance, so that uploads are remembered across calls
 
     def segment(self, volume_node, prompts: list[str], segmentation_node=None, timeout: float | None = None,
-                organ_mask=None, **options) -> LoadedResults:
-        logic = SegmentationLogic()
-        outcome: dict[str, object] = {}
-        logic.finished.connect(lambda results: outcome.update(results=results))
-        logic.failed.connect(lambda message: outcome.update(error=message))
-        logic.start(volume_node, Parameters(prompts=list(prompts), **options), segmentation_node, organ_mask)
-        logic.wait(timeout)
-        if "error" in outcome:
-            raise RuntimeError(outcome["error"])
-        return outcome["results"]
+                organ_mask=None, organ_segment: str = "", **options) -> LoadedResults:
+        if DiffuGTSSlicerLogic.engine is None:
+            DiffuGTSSlicerLogic.engine = ServerLogic(session_server())
+        return DiffuGTSSlicerLogic.engine.run(volume_node, Parameters(prompts=list(prompts), **options),
+                                              segmentation_node, organ_mask, organ_segment, timeout)
 
 
 class DiffuGTSSlicerTest(ScriptedLoadableModuleTest):

@@ -122,7 +122,7 @@ def test_ctrl_enter_segments_saving_the_parameters_and_the_history(panel, tmp_pa
     prompts.setFocus()
     pump(app, prompts.hasFocus)
     QTest.keyClick(prompts, Qt.Key_Return, Qt.ControlModifier)  # Ctrl+Enter segments
-    assert button.text() == "Cancel"
+    assert button.text() == "Cancel", application.errors
     log = find(widget, QtWidgets.QPlainTextEdit, "logTextEdit").toPlainText()
     assert "Starting the engine: -m diffugts --progress json serve --host 127.0.0.1" in log  # the warm engine
     assert (node.GetParameter("prompts"), node.GetParameter("quality")) == ("kidney tumor\nliver lesion", "fast")

@@ -1,10 +1,12 @@
 """The warm engine: one local ``diffugts serve`` on loopback with a random token, run by PythonSlicer as a separate
-process (never in Slicer's own Python), reused for every prompt and click of the session, started again when it
-has died or the chosen models changed, and stopped when the panel closes (module reload or Slicer's exit) or,
-should Slicer crash, by itself (``--stop-with``)."""
+process (never in Slicer's own Python), reused for every prompt and click of the session (the panel's and scripts'
+alike: :func:`session_server`), started again when it has died or the chosen models changed, and stopped when the
+panel closes (module reload or Slicer's exit), when Python exits, or, should Slicer crash, by itself
+(``--stop-with``)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import socket
@@ -130,3 +132,16 @@ class LocalServer:
         self.error = "" if self._stopping else result.error
         self._ended.set()
         self.stopped.emit(self.error)
+
+
+_session: LocalServer | None = None
+
+
+def session_server() -> LocalServer:
+    """The session's one warm engine, shared by the panel and by scripts (started at its first job; stopped at
+    Python's exit if nothing stopped it before)."""
+    global _session
+    if _session is None:
+        _session = LocalServer()
+        atexit.register(_session.stop)
+    return _session

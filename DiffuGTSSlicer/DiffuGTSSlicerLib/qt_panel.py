@@ -14,6 +14,7 @@ from . import dependencies, device, models, presets
 from .clicks import ClickSession
 from .command import engine_environment, python_executable
 from .demo_case import load_demo_case
+from .engine_server import session_server
 from .i18n import _
 from .model_tasks import ModelTasks
 from .panel import PanelController
@@ -44,7 +45,7 @@ class QtPanel:
     def __init__(self, ui_widget: Any, parameter_node: Callable[[], Any]) -> None:
         self.ui = slicer.util.childWidgetVariables(ui_widget)
         self.parameter_node = parameter_node  # called each time: the node changes when the scene is closed
-        self.logic = ServerLogic(before_change=save_state_for_undo)  # the warm engine, or the Server URL's
+        self.logic = ServerLogic(session_server(), before_change=save_state_for_undo)  # or the Server URL's
         self.controller = PanelController(self, self.logic, PromptHistory(qt.QSettings()))
         self.clicks = ClickSession(self.logic, organ=self._organ)
         self.clicks.sent.connect(self.correction_sent)

@@ -242,6 +242,23 @@ class ServerLogic:
                 self._finish(event[1])
         return self.running
 
+    def run(self, input_volume: Any, parameters: Parameters, segmentation_node: Any | None = None,
+            organ_mask: Any | None = None, organ_segment: str = "", timeout: float | None = None) -> LoadedResults:
+        """:meth:`start` and :meth:`wait` in one blocking call (scripts): the loaded results, or RuntimeError with
+        the engine's message (TimeoutError after ``timeout`` seconds, the job cancelled)."""
+        outcome: list[Any] = []
+        self.finished.connect(outcome.append)
+        self.failed.connect(outcome.append)
+        try:
+            self.start(input_volume, parameters, segmentation_node, organ_mask, organ_segment)
+            self.wait(timeout)
+        finally:
+            self.finished.disconnect(outcome.append)
+            self.failed.disconnect(outcome.append)
+        if not outcome or isinstance(outcome[0], str):
+            raise RuntimeError(outcome[0] if outcome else _("The engine ended without results."))
+        return outcome[0]
+
     def wait(self, timeout: float | None = None, interval: float = 0.05) -> None:
         """Poll until the job has ended (scripts and tests); on timeout, cancel and raise TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -268,7 +285,8 @@ class ServerLogic:
             pass  # the job ended or the server went: nothing left to stop
 
     def close(self) -> None:
-        """Cancel the job under way and stop the local engine (module reload, Slicer's exit)."""
+        """Cancel the job under way, stop the local engine (module reload, Slicer's exit) and stop listening to it:
+        the engine is the session's, and a later logic (a reloaded panel, a script) starts it again."""
         if self.running:
             self.cancel()
             try:
@@ -276,6 +294,7 @@ class ServerLogic:
             except TimeoutError:
                 pass
         self.server.stop()
+        self.server.log.disconnect(self.log.emit)
 
     def _finish(self, error: str | None) -> None:
         plan = self.plan
