@@ -17,8 +17,9 @@ HISTORY_LENGTH = 20
 
 def presets_for(modality: str) -> tuple[str, ...]:
     """Presets for 'CT' or 'MR' (any MR sequence: 'MR-T1c', ...); for 'auto', all of them, CT first, no repeats."""
-    if family(modality) in PRESETS:
-        return PRESETS[family(modality)]
+    modality_family = family(modality)
+    if modality_family in PRESETS:
+        return PRESETS[modality_family]
     return tuple(dict.fromkeys(p for group in PRESETS.values() for p in group))
 
 
